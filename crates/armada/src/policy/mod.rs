@@ -1,0 +1,479 @@
+//! Policies: the decision-makers. A policy is a value with an ask/tell pair — [`Policy::select`]
+//! an arm, then [`Policy::update`] with the reward observed — and all its randomness comes from
+//! the stream passed in by the harness.
+//!
+//! This module also holds the registry of every policy Armada knows ([`POLICIES`]): its name,
+//! reference, declared parameters and defaults. A validated [`PolicySpec`] builds a fresh
+//! [`AnyPolicy`] for each run. The harness dispatches on `AnyPolicy` once per run and then runs
+//! a monomorphized loop ([`PolicyVisitor`]), so there is no dynamic dispatch per step.
+
+pub mod params;
+
+mod bayes_ucb;
+mod epsilon_greedy;
+mod exp3;
+mod explore_then_commit;
+mod kl_ucb;
+mod moss;
+mod random;
+mod successive_elimination;
+mod thompson;
+mod tsallis_inf;
+mod ucb;
+mod ucb_v;
+
+pub use bayes_ucb::BayesUcb;
+pub use epsilon_greedy::{EpsilonGreedy, EpsilonSchedule};
+pub use exp3::{Exp3, Exp3Ix};
+pub use explore_then_commit::ExploreThenCommit;
+pub use kl_ucb::{KlUcb, kl_bernoulli};
+pub use moss::Moss;
+pub use random::Random;
+pub use successive_elimination::SuccessiveElimination;
+pub use thompson::{ThompsonBeta, ThompsonGaussian};
+pub use tsallis_inf::{TsallisInf, tsallis_weights};
+pub use ucb::Ucb;
+pub use ucb_v::UcbV;
+
+use crate::env::RewardModel;
+use crate::rng::Stream;
+pub use params::{ParamDef, ParamKind, ParamValue};
+
+/// What a policy is told when a run starts: the number of arms, the horizon, and the reward
+/// family with its noise scale (never the means).
+#[derive(Clone, Copy, Debug)]
+pub struct BanditInfo<'a> {
+    pub arms: usize,
+    pub horizon: u64,
+    pub reward_model: &'a RewardModel,
+}
+
+impl BanditInfo<'_> {
+    /// The noise scale a Gaussian-model policy should assume for `arm`: the environment's σ
+    /// when it is Gaussian, 1/2 otherwise (rewards in [0, 1] are 1/2-sub-Gaussian).
+    pub fn sigma(&self, arm: usize) -> f64 {
+        match self.reward_model {
+            RewardModel::Gaussian { sigmas } => sigmas[arm],
+            RewardModel::Bernoulli => 0.5,
+        }
+    }
+}
+
+/// The ask/tell contract of a (non-contextual) bandit policy.
+pub trait Policy {
+    /// Chooses the arm to pull at the next step.
+    fn select(&mut self, rng: &mut Stream) -> usize;
+    /// Observes the reward of the arm just pulled.
+    fn update(&mut self, arm: usize, reward: f64, rng: &mut Stream);
+}
+
+/// A generic operation over any concrete policy type; [`AnyPolicy::visit`] calls it with the
+/// concrete type, so the operation is monomorphized per policy.
+pub trait PolicyVisitor {
+    type Output;
+    fn visit<P: Policy>(self, policy: &mut P) -> Self::Output;
+}
+
+macro_rules! any_policy {
+    ($($variant:ident($ty:ty)),* $(,)?) => {
+        /// One of Armada's policies, as a closed enum.
+        pub enum AnyPolicy { $($variant($ty)),* }
+
+        impl AnyPolicy {
+            /// Runs `visitor` on the concrete policy inside.
+            pub fn visit<V: PolicyVisitor>(&mut self, visitor: V) -> V::Output {
+                match self { $(AnyPolicy::$variant(p) => visitor.visit(p)),* }
+            }
+        }
+
+        impl Policy for AnyPolicy {
+            fn select(&mut self, rng: &mut Stream) -> usize {
+                match self { $(AnyPolicy::$variant(p) => p.select(rng)),* }
+            }
+            fn update(&mut self, arm: usize, reward: f64, rng: &mut Stream) {
+                match self { $(AnyPolicy::$variant(p) => p.update(arm, reward, rng)),* }
+            }
+        }
+    };
+}
+
+any_policy! {
+    Random(Random),
+    EpsilonGreedy(EpsilonGreedy),
+    ExploreThenCommit(ExploreThenCommit),
+    SuccessiveElimination(SuccessiveElimination),
+    Ucb(Ucb),
+    UcbV(UcbV),
+    KlUcb(KlUcb),
+    Moss(Moss),
+    ThompsonBeta(ThompsonBeta),
+    ThompsonGaussian(ThompsonGaussian),
+    BayesUcb(BayesUcb),
+    Exp3(Exp3),
+    Exp3Ix(Exp3Ix),
+    TsallisInf(TsallisInf),
+}
+
+/// A policy in the registry.
+#[derive(Debug)]
+pub struct PolicyDef {
+    /// The name used in spec files (`[[policy]] name = "..."`).
+    pub name: &'static str,
+    /// The algorithm it runs; two names may share one (`ucb1` is `ucb` with α = 2). The
+    /// policy's identity uses this, so equal algorithms with equal parameters are one policy.
+    pub algorithm: &'static str,
+    pub summary: &'static str,
+    pub reference: &'static str,
+    pub params: &'static [ParamDef],
+}
+
+const FAMILY: ParamDef = ParamDef {
+    name: "family",
+    kind: ParamKind::Choice(&["auto", "bernoulli", "gaussian"]),
+    default: ParamValue::Choice("auto"),
+    doc: "reward model: \"auto\" follows the environment (Bernoulli, or Gaussian with its known sigma)",
+};
+const REWARD_MIN: ParamDef = ParamDef {
+    name: "reward_min",
+    kind: ParamKind::Float { min: f64::NEG_INFINITY, max: f64::INFINITY, min_open: false },
+    default: ParamValue::Float(0.0),
+    doc: "rewards are mapped to losses (reward_max - r)/(reward_max - reward_min), clipped to [0, 1]",
+};
+const REWARD_MAX: ParamDef = ParamDef {
+    name: "reward_max",
+    kind: ParamKind::Float { min: f64::NEG_INFINITY, max: f64::INFINITY, min_open: false },
+    default: ParamValue::Float(1.0),
+    doc: "upper end of the reward range (see reward_min)",
+};
+const POSITIVE: ParamKind = ParamKind::Float { min: 0.0, max: f64::INFINITY, min_open: true };
+const NON_NEGATIVE: ParamKind = ParamKind::Float { min: 0.0, max: f64::INFINITY, min_open: false };
+
+/// Every policy Armada knows, in the order `armada list` shows them.
+pub const POLICIES: &[PolicyDef] = &[
+    PolicyDef {
+        name: "random",
+        algorithm: "random",
+        summary: "uniform random arm at every step (the no-learning baseline)",
+        reference: "-",
+        params: &[],
+    },
+    PolicyDef {
+        name: "greedy",
+        algorithm: "greedy",
+        summary: "each arm once, then the best empirical mean; no exploration bonus",
+        reference: "Slivkins (2019), ch. 1",
+        params: &[],
+    },
+    PolicyDef {
+        name: "epsilon-greedy",
+        algorithm: "epsilon-greedy",
+        summary: "with probability eps a uniform arm, otherwise the best empirical mean (unpulled arms first)",
+        reference: "Slivkins (2019), sec. 1.2; decaying schedule eps_t = (K ln t / t)^(1/3), Thm 1.6",
+        params: &[
+            ParamDef {
+                name: "epsilon",
+                kind: ParamKind::Float { min: 0.0, max: 1.0, min_open: false },
+                default: ParamValue::Float(0.1),
+                doc: "exploration probability (schedule = \"fixed\")",
+            },
+            ParamDef {
+                name: "schedule",
+                kind: ParamKind::Choice(&["fixed", "decaying"]),
+                default: ParamValue::Choice("fixed"),
+                doc: "\"fixed\": eps = epsilon; \"decaying\": eps_t = min(1, (K ln t / t)^(1/3))",
+            },
+        ],
+    },
+    PolicyDef {
+        name: "explore-then-commit",
+        algorithm: "explore-then-commit",
+        summary: "m pulls of every arm round-robin, then commit to the best empirical mean",
+        reference: "Slivkins (2019), sec. 1.2 (explore-first)",
+        params: &[ParamDef {
+            name: "m",
+            kind: ParamKind::Count { min: 1 },
+            default: ParamValue::Auto,
+            doc: "pulls per arm; auto = ceil((T/K)^(2/3) (ln T)^(1/3)), at most T/K",
+        }],
+    },
+    PolicyDef {
+        name: "successive-elimination",
+        algorithm: "successive-elimination",
+        summary: "cycle through active arms; drop an arm once its UCB falls below another's LCB",
+        reference: "Even-Dar, Mannor, Mansour (2006); Slivkins (2019), sec. 1.3.1",
+        params: &[ParamDef {
+            name: "c",
+            kind: POSITIVE,
+            default: ParamValue::Float(2.0),
+            doc: "confidence radius sqrt(c ln T / n)",
+        }],
+    },
+    PolicyDef {
+        name: "ucb",
+        algorithm: "ucb",
+        summary: "each arm once, then argmax mean + sqrt(alpha ln t / n) (BanditBench's convention)",
+        reference: "Auer, Cesa-Bianchi, Fischer (2002); alpha inside the root as in EVOLvE/BanditBench",
+        params: &[ParamDef {
+            name: "alpha",
+            kind: POSITIVE,
+            default: ParamValue::Float(0.5),
+            doc: "exploration coefficient inside the square root; 0.5 = BanditBench, 2 = Auer's UCB1",
+        }],
+    },
+    PolicyDef {
+        name: "ucb1",
+        algorithm: "ucb",
+        summary: "Auer's UCB1: argmax mean + sqrt(2 ln t / n) (ucb with alpha = 2)",
+        reference: "Auer, Cesa-Bianchi, Fischer (2002), Fig. 1",
+        params: &[ParamDef {
+            name: "alpha",
+            kind: POSITIVE,
+            default: ParamValue::Float(2.0),
+            doc: "exploration coefficient inside the square root",
+        }],
+    },
+    PolicyDef {
+        name: "ucb-v",
+        algorithm: "ucb-v",
+        summary: "UCB with an empirical-variance (Bernstein) bonus",
+        reference: "Audibert, Munos, Szepesvari (2009), eq. (2); defaults from their experiments",
+        params: &[
+            ParamDef { name: "zeta", kind: POSITIVE, default: ParamValue::Float(1.2), doc: "exploration function E_t = zeta ln t" },
+            ParamDef { name: "c", kind: POSITIVE, default: ParamValue::Float(1.0), doc: "weight of the range term" },
+            ParamDef { name: "b", kind: POSITIVE, default: ParamValue::Float(1.0), doc: "reward range (rewards in [0, b])" },
+        ],
+    },
+    PolicyDef {
+        name: "kl-ucb",
+        algorithm: "kl-ucb",
+        summary: "argmax of the largest q with n KL(mean, q) <= ln t + c ln ln t",
+        reference: "Garivier, Cappe (2011); c = 0 as in their experiments",
+        params: &[
+            FAMILY,
+            ParamDef { name: "c", kind: NON_NEGATIVE, default: ParamValue::Float(0.0), doc: "weight of ln ln t (3 in the theorem)" },
+        ],
+    },
+    PolicyDef {
+        name: "moss",
+        algorithm: "moss",
+        summary: "argmax mean + sqrt(max(0, ln(T / (K n))) / n)",
+        reference: "Audibert, Bubeck (2009)",
+        params: &[],
+    },
+    PolicyDef {
+        name: "thompson",
+        algorithm: "thompson",
+        summary: "posterior sampling: Beta(1+S, 1+F) for Bernoulli, N(S/(n+1), sigma^2/(n+1)) for Gaussian",
+        reference: "Thompson (1933); Agrawal, Goyal (2012, 2013)",
+        params: &[FAMILY],
+    },
+    PolicyDef {
+        name: "bayes-ucb",
+        algorithm: "bayes-ucb",
+        summary: "argmax of the posterior quantile 1 - 1/(t (ln T)^c)",
+        reference: "Kaufmann, Cappe, Garivier (2012); c = 0 as in their experiments",
+        params: &[
+            FAMILY,
+            ParamDef { name: "c", kind: NON_NEGATIVE, default: ParamValue::Float(0.0), doc: "quantile exponent (5 in the theorem)" },
+        ],
+    },
+    PolicyDef {
+        name: "exp3",
+        algorithm: "exp3",
+        summary: "exponential weights on importance-weighted losses (adversarial bandits)",
+        reference: "Auer, Cesa-Bianchi, Freund, Schapire (2002); Slivkins (2019), ch. 6",
+        params: &[
+            ParamDef { name: "eta", kind: POSITIVE, default: ParamValue::Auto, doc: "learning rate; auto = sqrt(2 ln K / (K T))" },
+            ParamDef {
+                name: "gamma",
+                kind: ParamKind::Float { min: 0.0, max: 1.0, min_open: false },
+                default: ParamValue::Float(0.0),
+                doc: "weight of the uniform mixture",
+            },
+            REWARD_MIN,
+            REWARD_MAX,
+        ],
+    },
+    PolicyDef {
+        name: "exp3-ix",
+        algorithm: "exp3-ix",
+        summary: "EXP3 with implicit exploration: loss estimates l / (p + gamma)",
+        reference: "Neu (2015); Lattimore, Szepesvari (2020), ch. 12",
+        params: &[
+            ParamDef { name: "eta", kind: POSITIVE, default: ParamValue::Auto, doc: "learning rate; auto = sqrt(2 ln K / (K T))" },
+            ParamDef { name: "gamma", kind: NON_NEGATIVE, default: ParamValue::Auto, doc: "implicit exploration; auto = eta / 2" },
+            REWARD_MIN,
+            REWARD_MAX,
+        ],
+    },
+    PolicyDef {
+        name: "tsallis-inf",
+        algorithm: "tsallis-inf",
+        summary: "1/2-Tsallis-INF (best of both worlds), eta_t = 2/sqrt(t), safeguarded normalisation",
+        reference: "Zimmert, Seldin (2021), Alg. 1",
+        params: &[REWARD_MIN, REWARD_MAX],
+    },
+];
+
+/// Looks a policy up by name.
+pub fn find_policy(name: &str) -> Option<&'static PolicyDef> {
+    POLICIES.iter().find(|d| d.name == name)
+}
+
+/// A validated policy: a registry entry and a value for every declared parameter.
+#[derive(Clone, Debug)]
+pub struct PolicySpec {
+    /// The name shown in tables and files (unique within an experiment).
+    pub label: String,
+    pub def: &'static PolicyDef,
+    /// One value per declared parameter, in declaration order.
+    pub params: Vec<ParamValue>,
+}
+
+impl PolicySpec {
+    /// A policy with every parameter at its default.
+    pub fn with_defaults(def: &'static PolicyDef) -> Self {
+        PolicySpec { label: def.name.to_string(), def, params: def.params.iter().map(|p| p.default.clone()).collect() }
+    }
+
+    /// The canonical description that seeds this policy's random stream: algorithm and every
+    /// parameter value, e.g. `ucb(alpha=0.5)`. Not the label and not the position in the spec.
+    pub fn identity(&self) -> String {
+        let parts: Vec<String> =
+            self.def.params.iter().zip(&self.params).map(|(d, v)| format!("{}={v}", d.name)).collect();
+        format!("{}({})", self.def.algorithm, parts.join(","))
+    }
+
+    /// The value of a declared parameter.
+    pub fn get(&self, name: &str) -> &ParamValue {
+        let i = self.def.params.iter().position(|p| p.name == name);
+        &self.params[i.unwrap_or_else(|| panic!("policy {} has no parameter {name}", self.def.name))]
+    }
+
+    fn float(&self, name: &str) -> f64 {
+        match self.get(name) {
+            ParamValue::Float(x) => *x,
+            other => panic!("parameter {name} of {} is {other:?}, not a number", self.def.name),
+        }
+    }
+
+    /// A float parameter that may be `auto`.
+    fn float_or_auto(&self, name: &str) -> Option<f64> {
+        match self.get(name) {
+            ParamValue::Float(x) => Some(*x),
+            _ => None,
+        }
+    }
+
+    fn choice(&self, name: &str) -> &'static str {
+        match self.get(name) {
+            ParamValue::Choice(s) => s,
+            other => panic!("parameter {name} of {} is {other:?}, not a choice", self.def.name),
+        }
+    }
+
+    /// Checks that involve several parameters; the error names the parameters.
+    pub fn check(&self) -> Result<(), String> {
+        if self.def.params.iter().any(|p| p.name == "reward_max") {
+            let (lo, hi) = (self.float("reward_min"), self.float("reward_max"));
+            if hi <= lo {
+                return Err(format!("reward_max ({hi}) must be greater than reward_min ({lo})"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the Bernoulli model applies under `family` for this environment.
+    fn bernoulli_family(&self, info: &BanditInfo) -> bool {
+        match self.choice("family") {
+            "bernoulli" => true,
+            "gaussian" => false,
+            _ => matches!(info.reward_model, RewardModel::Bernoulli),
+        }
+    }
+
+    /// A fresh policy for one run.
+    pub fn build(&self, info: &BanditInfo) -> AnyPolicy {
+        let range = || (self.float("reward_min"), self.float("reward_max"));
+        match self.def.algorithm {
+            "random" => AnyPolicy::Random(Random::new(info)),
+            "greedy" => AnyPolicy::EpsilonGreedy(EpsilonGreedy::new(info, EpsilonSchedule::Fixed(0.0))),
+            "epsilon-greedy" => {
+                let schedule = match self.choice("schedule") {
+                    "decaying" => EpsilonSchedule::Decaying,
+                    _ => EpsilonSchedule::Fixed(self.float("epsilon")),
+                };
+                AnyPolicy::EpsilonGreedy(EpsilonGreedy::new(info, schedule))
+            }
+            "explore-then-commit" => {
+                let m = match self.get("m") {
+                    ParamValue::Count(m) => Some(*m),
+                    _ => None,
+                };
+                AnyPolicy::ExploreThenCommit(ExploreThenCommit::new(info, m))
+            }
+            "successive-elimination" => {
+                AnyPolicy::SuccessiveElimination(SuccessiveElimination::new(info, self.float("c")))
+            }
+            "ucb" => AnyPolicy::Ucb(Ucb::new(info, self.float("alpha"))),
+            "ucb-v" => AnyPolicy::UcbV(UcbV::new(info, self.float("zeta"), self.float("c"), self.float("b"))),
+            "kl-ucb" => AnyPolicy::KlUcb(KlUcb::new(info, self.bernoulli_family(info), self.float("c"))),
+            "moss" => AnyPolicy::Moss(Moss::new(info)),
+            "thompson" => {
+                if self.bernoulli_family(info) {
+                    AnyPolicy::ThompsonBeta(ThompsonBeta::new(info))
+                } else {
+                    AnyPolicy::ThompsonGaussian(ThompsonGaussian::new(info))
+                }
+            }
+            "bayes-ucb" => AnyPolicy::BayesUcb(BayesUcb::new(info, self.bernoulli_family(info), self.float("c"))),
+            "exp3" => AnyPolicy::Exp3(Exp3::new(info, self.float_or_auto("eta"), self.float("gamma"), range())),
+            "exp3-ix" => AnyPolicy::Exp3Ix(Exp3Ix::new(
+                info,
+                self.float_or_auto("eta"),
+                self.float_or_auto("gamma"),
+                range(),
+            )),
+            "tsallis-inf" => AnyPolicy::TsallisInf(TsallisInf::new(info, range())),
+            other => unreachable!("policy registry names an unknown algorithm {other}"),
+        }
+    }
+}
+
+/// Maps a reward to a loss in [0, 1] for the adversarial policies.
+#[inline(always)]
+pub(crate) fn loss_of(reward: f64, (lo, hi): (f64, f64)) -> f64 {
+    ((hi - reward) / (hi - lo)).clamp(0.0, 1.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_every_policy_builds() {
+        let model = RewardModel::Bernoulli;
+        let info = BanditInfo { arms: 4, horizon: 100, reward_model: &model };
+        for (i, d) in POLICIES.iter().enumerate() {
+            assert!(POLICIES[i + 1..].iter().all(|e| e.name != d.name), "duplicate {}", d.name);
+            let spec = PolicySpec::with_defaults(d);
+            spec.check().unwrap();
+            let mut p = spec.build(&info);
+            let mut rng = crate::rng::stream(0, crate::rng::Role::Policy, &[d.name], 0);
+            for _ in 0..50 {
+                let a = p.select(&mut rng);
+                assert!(a < 4, "{} chose {a}", d.name);
+                p.update(a, 1.0, &mut rng);
+            }
+        }
+    }
+
+    #[test]
+    fn ucb1_is_ucb_with_alpha_two() {
+        let ucb1 = PolicySpec::with_defaults(find_policy("ucb1").unwrap());
+        let mut ucb = PolicySpec::with_defaults(find_policy("ucb").unwrap());
+        assert_eq!(ucb.identity(), "ucb(alpha=0.5)");
+        ucb.params[0] = ParamValue::Float(2.0);
+        assert_eq!(ucb.identity(), ucb1.identity());
+    }
+}
