@@ -1,1 +1,154 @@
-fn main(){}
+//! The `armada` command: thin glue over the core crate — argument parsing, progress, files and
+//! the terminal table. All science lives in `armada` (core).
+
+mod output;
+
+use anyhow::Context;
+use armada::harness::{Experiment, run_experiment};
+use armada::spec::{self, SpecError};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+const EXAMPLES: &str = "\
+Examples:
+  armada run examples/quickstart.toml            run a spec, write runs/quickstart/
+  armada run --preset banditbench-mab --out bb   the BanditBench numeric grid into ./bb
+  armada run spec.toml --threads 1 --force       one thread, overwrite an earlier output
+  armada list                                    environments, policies, presets, parameters";
+
+#[derive(Parser)]
+#[command(name = "armada", version, about = "Benchmark exploration: bandit policies on environments, exact regret, win-rates.", after_help = EXAMPLES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run an experiment (environments × policies × seeds) and write its results.
+    #[command(after_help = EXAMPLES)]
+    Run {
+        /// The experiment spec (TOML).
+        #[arg(required_unless_present = "preset", conflicts_with = "preset")]
+        spec: Option<PathBuf>,
+        /// Run a built-in experiment instead of a file (see `armada list`).
+        #[arg(long)]
+        preset: Option<String>,
+        /// Output directory [default: runs/<experiment name>].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Worker threads [default: all cores]. Results do not depend on it.
+        #[arg(long)]
+        threads: Option<usize>,
+        /// No progress bar and no table; print only the output directory.
+        #[arg(long)]
+        quiet: bool,
+        /// Overwrite the output files if the directory already holds results.
+        #[arg(long)]
+        force: bool,
+    },
+    /// List environments, policies (with parameters and defaults) and experiment presets.
+    List,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::List => {
+            print!("{}", output::listing());
+            ExitCode::SUCCESS
+        }
+        Command::Run { spec, preset, out, threads, quiet, force } => {
+            let exp = match load(spec.as_ref(), preset.as_deref()) {
+                Ok(exp) => exp,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            if threads == Some(0) {
+                eprintln!("error: --threads: must be at least 1");
+                return ExitCode::from(2);
+            }
+            let dir = out.unwrap_or_else(|| PathBuf::from("runs").join(&exp.name));
+            match output::prepare_dir(&dir, force) {
+                Ok(()) => {}
+                Err(output::DirError::Occupied(msg)) => {
+                    eprintln!("error: {msg}");
+                    return ExitCode::from(2);
+                }
+                Err(output::DirError::Io(e)) => {
+                    eprintln!("error: {e:#}");
+                    return ExitCode::FAILURE;
+                }
+            }
+            match run(&exp, &dir, threads, quiet) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn load(spec_path: Option<&PathBuf>, preset: Option<&str>) -> Result<Experiment, SpecError> {
+    match (spec_path, preset) {
+        (_, Some(name)) => spec::preset_experiment(name),
+        (Some(path), None) => {
+            let source = path.display().to_string();
+            let text = std::fs::read_to_string(path).map_err(|e| SpecError {
+                source: source.clone(),
+                field: String::new(),
+                message: format!("cannot read the spec: {e}"),
+            })?;
+            spec::parse_spec(&text, &source)
+        }
+        (None, None) => unreachable!("clap requires a spec or --preset"),
+    }
+}
+
+fn run(exp: &Experiment, dir: &std::path::Path, threads: Option<usize>, quiet: bool) -> anyhow::Result<()> {
+    let mut builder = rayon::ThreadPoolBuilder::new();
+    if let Some(n) = threads {
+        builder = builder.num_threads(n);
+    }
+    let pool = builder.build().context("starting the worker threads")?;
+    let total = exp.total_steps();
+    let bar = if quiet || !std::io::stderr().is_terminal() {
+        ProgressBar::hidden()
+    } else {
+        let b = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+        b.set_style(
+            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {percent:>3}% ETA {eta}")
+                .expect("valid template"),
+        );
+        b
+    };
+    let started = Instant::now();
+    let records = pool.install(|| run_experiment(exp, &|steps| bar.inc(steps)));
+    let elapsed = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    let summary = armada::summary::summarize(exp, &records);
+    output::write_all(dir, exp, &records, &summary, elapsed, pool.current_num_threads())?;
+    if quiet {
+        println!("{}", dir.display());
+    } else {
+        print!("{}", output::table(&summary));
+        println!(
+            "\n{} runs, {} steps in {:.2} s ({:.1} M steps/s, {} threads). Results in {}/",
+            exp.run_count(),
+            total,
+            elapsed,
+            total as f64 / elapsed.max(1e-9) / 1e6,
+            pool.current_num_threads(),
+            dir.display()
+        );
+    }
+    Ok(())
+}

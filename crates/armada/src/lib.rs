@@ -1,4 +1,8 @@
 //! Armada core: environments, policies, the run harness, metrics and the experiment spec.
 pub mod env;
+pub mod harness;
+pub mod metrics;
 pub mod policy;
 pub mod rng;
+pub mod spec;
+pub mod summary;

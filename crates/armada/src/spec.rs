@@ -1,0 +1,549 @@
+//! Experiment specs: the TOML file a user writes, validated into an [`Experiment`], and the
+//! filled-in TOML written next to results so a run can be repeated exactly.
+//!
+//! Validation happens here, once, with errors that name the source, the field (e.g.
+//! `env[2].sigma`) and what would be valid. Nothing in the rest of the engine re-checks user
+//! input, and nothing panics on it.
+
+use crate::env::{EnvKind, EnvPreset, EnvSpec, Sigma, presets::ENV_PRESETS};
+use crate::harness::Experiment;
+use crate::policy::params::type_name;
+use crate::policy::{POLICIES, ParamDef, PolicySpec, find_policy};
+use std::fmt;
+use toml::{Table, Value};
+
+/// A problem with a spec: where (source and field) and what to do about it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SpecError {
+    /// The file name, or `preset NAME`.
+    pub source: String,
+    /// The field path, e.g. `env[2].sigma`; empty for syntax errors.
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.field.is_empty() {
+            write!(f, "{}: {}", self.source, self.message)
+        } else {
+            write!(f, "{}: {}: {}", self.source, self.field, self.message)
+        }
+    }
+}
+
+impl std::error::Error for SpecError {}
+
+/// Default number of log-spaced checkpoints.
+pub const DEFAULT_CHECKPOINTS: usize = 50;
+/// Default number of seeds (runs per environment × policy).
+pub const DEFAULT_SEEDS: u64 = 30;
+
+const TOP_KEYS: &[&str] = &["name", "horizon", "seeds", "seed", "checkpoints", "env", "policy"];
+const ENV_KEYS: &[&str] = &["name", "preset", "kind", "arms", "means", "sigma", "sigmas", "shuffle", "instance_seed", "horizon"];
+const ENV_KINDS: &[&str] = &["bernoulli", "gaussian"];
+
+struct Ctx<'a> {
+    source: &'a str,
+}
+
+impl Ctx<'_> {
+    fn err(&self, field: impl Into<String>, message: impl Into<String>) -> SpecError {
+        SpecError { source: self.source.to_string(), field: field.into(), message: message.into() }
+    }
+
+    fn check_keys(&self, table: &Table, allowed: &[&str], path: &str, what: &str) -> Result<(), SpecError> {
+        for key in table.keys() {
+            if !allowed.contains(&key.as_str()) {
+                let field = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                return Err(self.err(field, format!("unknown key in {what}; valid keys: {}", allowed.join(", "))));
+            }
+        }
+        Ok(())
+    }
+
+    fn uint(&self, table: &Table, key: &str, path: &str, min: u64) -> Result<Option<u64>, SpecError> {
+        let field = join(path, key);
+        match table.get(key) {
+            None => Ok(None),
+            Some(Value::Integer(i)) if *i >= 0 && *i as u64 >= min => Ok(Some(*i as u64)),
+            Some(Value::Integer(i)) => Err(self.err(field, format!("must be a whole number >= {min}, got {i}"))),
+            Some(v) => Err(self.err(field, format!("must be a whole number >= {min}, got {}", type_name(v)))),
+        }
+    }
+
+    fn string<'t>(&self, table: &'t Table, key: &str, path: &str) -> Result<Option<&'t str>, SpecError> {
+        match table.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) if !s.trim().is_empty() => Ok(Some(s)),
+            Some(Value::String(_)) => Err(self.err(join(path, key), "must not be empty")),
+            Some(v) => Err(self.err(join(path, key), format!("must be a string, got {}", type_name(v)))),
+        }
+    }
+
+    fn boolean(&self, table: &Table, key: &str, path: &str) -> Result<Option<bool>, SpecError> {
+        match table.get(key) {
+            None => Ok(None),
+            Some(Value::Boolean(b)) => Ok(Some(*b)),
+            Some(v) => Err(self.err(join(path, key), format!("must be true or false, got {}", type_name(v)))),
+        }
+    }
+
+    fn number(&self, v: &Value, field: &str) -> Result<f64, SpecError> {
+        match v {
+            Value::Float(x) if x.is_finite() => Ok(*x),
+            Value::Integer(i) => Ok(*i as f64),
+            Value::Float(x) => Err(self.err(field, format!("must be a finite number, got {x}"))),
+            other => Err(self.err(field, format!("must be a number, got {}", type_name(other)))),
+        }
+    }
+
+    fn numbers(&self, table: &Table, key: &str, path: &str) -> Result<Option<Vec<f64>>, SpecError> {
+        let field = join(path, key);
+        match table.get(key) {
+            None => Ok(None),
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| self.number(v, &format!("{field}[{i}]")))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(v) => Err(self.err(field, format!("must be an array of numbers, got {}", type_name(v)))),
+        }
+    }
+
+    fn tables<'t>(&self, doc: &'t Table, key: &str) -> Result<Vec<&'t Table>, SpecError> {
+        match doc.get(key) {
+            None => Err(self.err(key, format!("at least one [[{key}]] table is required"))),
+            Some(Value::Array(items)) if !items.is_empty() => items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| match v {
+                    Value::Table(t) => Ok(t),
+                    other => Err(self.err(format!("{key}[{i}]"), format!("must be a table, got {}", type_name(other)))),
+                })
+                .collect(),
+            Some(_) => Err(self.err(key, format!("must be one or more [[{key}]] tables"))),
+        }
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
+}
+
+/// Parses and validates a spec. `source` names it in errors (usually the file path).
+pub fn parse_spec(text: &str, source: &str) -> Result<Experiment, SpecError> {
+    let ctx = Ctx { source };
+    let doc: Table = text.parse().map_err(|e: toml::de::Error| ctx.err("", format!("invalid TOML: {}", e.to_string().trim_end())))?;
+    ctx.check_keys(&doc, TOP_KEYS, "", "the spec")?;
+    let name = ctx.string(&doc, "name", "")?.unwrap_or("experiment").to_string();
+    if name.contains(['/', '\\']) || name == "." || name == ".." {
+        return Err(ctx.err("name", "must not contain path separators (it names the output directory)"));
+    }
+    let horizon = ctx.uint(&doc, "horizon", "", 1)?.ok_or_else(|| ctx.err("horizon", "is required (steps per run, >= 1)"))?;
+    let seeds = ctx.uint(&doc, "seeds", "", 1)?.unwrap_or(DEFAULT_SEEDS);
+    let seed = ctx.uint(&doc, "seed", "", 0)?.unwrap_or(0);
+    let checkpoints = ctx.uint(&doc, "checkpoints", "", 2)?.map(|c| c as usize).unwrap_or(DEFAULT_CHECKPOINTS);
+    let envs = ctx
+        .tables(&doc, "env")?
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| parse_env(&ctx, t, i))
+        .collect::<Result<Vec<_>, _>>()?;
+    for (i, e) in envs.iter().enumerate() {
+        if let Some(j) = envs[..i].iter().position(|o| o.label == e.label) {
+            return Err(ctx.err(
+                format!("env[{i}]"),
+                format!("has the same name \"{}\" as env[{j}]; give one of them a distinct `name = \"...\"`", e.label),
+            ));
+        }
+    }
+    let mut policies = ctx
+        .tables(&doc, "policy")?
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| parse_policy(&ctx, t, i))
+        .collect::<Result<Vec<_>, _>>()?;
+    // Labels: the policy name unless two policies share it, then name(parameters).
+    for i in 0..policies.len() {
+        let (explicit, spec) = &policies[i];
+        if explicit.is_none() && policies.iter().filter(|(e, p)| e.is_none() && p.def.name == spec.def.name).count() > 1 {
+            let params: Vec<String> =
+                spec.def.params.iter().zip(&spec.params).map(|(d, v)| format!("{}={v}", d.name)).collect();
+            policies[i].1.label = format!("{}({})", spec.def.name, params.join(","));
+        }
+    }
+    let policies: Vec<PolicySpec> = policies.into_iter().map(|(_, p)| p).collect();
+    for (i, p) in policies.iter().enumerate() {
+        if let Some(j) = policies[..i].iter().position(|o| o.identity() == p.identity()) {
+            return Err(ctx.err(
+                format!("policy[{i}]"),
+                format!("runs the same algorithm with the same parameters as policy[{j}] ({}); remove one", p.identity()),
+            ));
+        }
+        if let Some(j) = policies[..i].iter().position(|o| o.label == p.label) {
+            return Err(ctx.err(
+                format!("policy[{i}]"),
+                format!("has the same label \"{}\" as policy[{j}]; set a distinct `label = \"...\"`", p.label),
+            ));
+        }
+    }
+    Ok(Experiment { name, horizon, seeds, seed, checkpoints, envs, policies })
+}
+
+fn parse_env(ctx: &Ctx, t: &Table, i: usize) -> Result<EnvSpec, SpecError> {
+    let path = format!("env[{i}]");
+    ctx.check_keys(t, ENV_KEYS, &path, "an [[env]] table")?;
+    let preset = ctx.string(t, "preset", &path)?;
+    let kind_name = ctx.string(t, "kind", &path)?;
+    let arms = ctx.uint(t, "arms", &path, 2)?;
+    let means = ctx.numbers(t, "means", &path)?;
+    let sigma = match t.get("sigma") {
+        Some(v) => Some(ctx.number(v, &join(&path, "sigma"))?),
+        None => None,
+    };
+    let sigmas = ctx.numbers(t, "sigmas", &path)?;
+    let kind = match (preset, kind_name) {
+        (Some(_), Some(_)) => return Err(ctx.err(&path, "give either `preset` or `kind`, not both")),
+        (None, None) => {
+            return Err(ctx.err(
+                &path,
+                format!("needs `preset` (one of {}) or `kind` (one of {})", preset_names(), ENV_KINDS.join(", ")),
+            ));
+        }
+        (Some(p), None) => {
+            let preset = EnvPreset::from_name(p).ok_or_else(|| {
+                ctx.err(join(&path, "preset"), format!("unknown preset \"{p}\"; valid presets: {}", preset_names()))
+            })?;
+            for key in ["means", "sigma", "sigmas"] {
+                if t.contains_key(key) {
+                    return Err(ctx.err(join(&path, key), format!("is set by the preset {p}; remove it")));
+                }
+            }
+            let arms = arms.ok_or_else(|| ctx.err(join(&path, "arms"), "is required with a preset (number of arms, >= 2)"))?;
+            EnvKind::Preset { preset, arms: arms as usize }
+        }
+        (None, Some(k)) => {
+            let means = means.ok_or_else(|| ctx.err(join(&path, "means"), "is required with `kind` (one mean per arm)"))?;
+            if means.len() < 2 {
+                return Err(ctx.err(join(&path, "means"), format!("needs at least 2 arms, got {}", means.len())));
+            }
+            if let Some(a) = arms
+                && a as usize != means.len()
+            {
+                return Err(ctx.err(join(&path, "arms"), format!("is {a} but `means` lists {} arms", means.len())));
+            }
+            match k {
+                "bernoulli" => {
+                    for key in ["sigma", "sigmas"] {
+                        if t.contains_key(key) {
+                            return Err(ctx.err(join(&path, key), "does not apply to Bernoulli arms; remove it"));
+                        }
+                    }
+                    if let Some((j, m)) = means.iter().enumerate().find(|(_, m)| !(0.0..=1.0).contains(*m)) {
+                        return Err(ctx.err(format!("{path}.means[{j}]"), format!("is {m}; a Bernoulli mean must be in [0, 1]")));
+                    }
+                    EnvKind::Bernoulli { means }
+                }
+                "gaussian" => {
+                    let sigma = match (sigma, sigmas) {
+                        (Some(_), Some(_)) => return Err(ctx.err(&path, "give either `sigma` or `sigmas`, not both")),
+                        (None, None) => {
+                            return Err(ctx.err(
+                                join(&path, "sigma"),
+                                "is required for Gaussian arms (one standard deviation, or `sigmas` per arm)",
+                            ));
+                        }
+                        (Some(s), None) => {
+                            if s <= 0.0 {
+                                return Err(ctx.err(join(&path, "sigma"), format!("is {s}; it must be > 0")));
+                            }
+                            Sigma::Shared(s)
+                        }
+                        (None, Some(v)) => {
+                            if v.len() != means.len() {
+                                return Err(ctx.err(
+                                    join(&path, "sigmas"),
+                                    format!("lists {} values for {} arms; give one per arm", v.len(), means.len()),
+                                ));
+                            }
+                            if let Some((j, s)) = v.iter().enumerate().find(|(_, s)| **s <= 0.0) {
+                                return Err(ctx.err(format!("{path}.sigmas[{j}]"), format!("is {s}; it must be > 0")));
+                            }
+                            Sigma::PerArm(v)
+                        }
+                    };
+                    EnvKind::Gaussian { means, sigma }
+                }
+                other => {
+                    return Err(ctx.err(
+                        join(&path, "kind"),
+                        format!("unknown kind \"{other}\"; valid kinds: {}", ENV_KINDS.join(", ")),
+                    ));
+                }
+            }
+        }
+    };
+    let is_preset = matches!(kind, EnvKind::Preset { .. });
+    let shuffle = ctx.boolean(t, "shuffle", &path)?.unwrap_or(is_preset);
+    let instance_seed = ctx.uint(t, "instance_seed", &path, 0)?;
+    let horizon = ctx.uint(t, "horizon", &path, 1)?;
+    let label = match ctx.string(t, "name", &path)? {
+        Some(n) => n.to_string(),
+        None => EnvSpec::default_label(&kind),
+    };
+    Ok(EnvSpec { label, kind, shuffle, instance_seed, horizon })
+}
+
+fn preset_names() -> String {
+    ENV_PRESETS.iter().map(|p| p.name()).collect::<Vec<_>>().join(", ")
+}
+
+fn policy_names() -> String {
+    POLICIES.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+}
+
+/// Returns the explicit label (if any) and the validated policy.
+fn parse_policy(ctx: &Ctx, t: &Table, i: usize) -> Result<(Option<String>, PolicySpec), SpecError> {
+    let path = format!("policy[{i}]");
+    let name = ctx
+        .string(t, "name", &path)?
+        .ok_or_else(|| ctx.err(join(&path, "name"), format!("is required; valid policies: {}", policy_names())))?;
+    let def = find_policy(name).ok_or_else(|| {
+        ctx.err(join(&path, "name"), format!("unknown policy \"{name}\"; valid policies: {}", policy_names()))
+    })?;
+    let label = ctx.string(t, "label", &path)?.map(str::to_string);
+    for key in t.keys() {
+        if key != "name" && key != "label" && !def.params.iter().any(|p| p.name == key) {
+            let valid: Vec<&str> = def.params.iter().map(|p| p.name).collect();
+            let hint = if valid.is_empty() {
+                format!("{name} takes no parameters")
+            } else {
+                format!("parameters of {name}: {}", valid.join(", "))
+            };
+            return Err(ctx.err(join(&path, key), format!("unknown parameter; {hint} (plus `label`)")));
+        }
+    }
+    let mut spec = PolicySpec::with_defaults(def);
+    for (j, p) in def.params.iter().enumerate() {
+        if let Some(v) = t.get(p.name) {
+            spec.params[j] = p.parse(v).map_err(|m| ctx.err(join(&path, p.name), m))?;
+        }
+    }
+    spec.check().map_err(|m| ctx.err(&path, m))?;
+    if let Some(l) = &label {
+        spec.label = l.clone();
+    }
+    Ok((label, spec))
+}
+
+/// The spec with every default filled in, as TOML. Parsing it gives back the same experiment.
+pub fn to_toml(exp: &Experiment) -> String {
+    let mut doc = Table::new();
+    doc.insert("name".into(), Value::String(exp.name.clone()));
+    doc.insert("horizon".into(), int(exp.horizon));
+    doc.insert("seeds".into(), int(exp.seeds));
+    doc.insert("seed".into(), int(exp.seed));
+    doc.insert("checkpoints".into(), int(exp.checkpoints as u64));
+    let envs = exp.envs.iter().map(|e| Value::Table(env_table(e))).collect();
+    doc.insert("env".into(), Value::Array(envs));
+    let pols = exp
+        .policies
+        .iter()
+        .map(|p| {
+            let mut t = Table::new();
+            t.insert("name".into(), Value::String(p.def.name.into()));
+            t.insert("label".into(), Value::String(p.label.clone()));
+            for (d, v) in p.def.params.iter().zip(&p.params) {
+                t.insert(d.name.into(), ParamDef::to_toml(v));
+            }
+            Value::Table(t)
+        })
+        .collect();
+    doc.insert("policy".into(), Value::Array(pols));
+    toml::to_string(&doc).expect("spec serializes")
+}
+
+fn int(x: u64) -> Value {
+    Value::Integer(x as i64)
+}
+
+fn floats(v: &[f64]) -> Value {
+    Value::Array(v.iter().map(|x| Value::Float(*x)).collect())
+}
+
+fn env_table(e: &EnvSpec) -> Table {
+    let mut t = Table::new();
+    t.insert("name".into(), Value::String(e.label.clone()));
+    match &e.kind {
+        EnvKind::Preset { preset, arms } => {
+            t.insert("preset".into(), Value::String(preset.name().into()));
+            t.insert("arms".into(), int(*arms as u64));
+        }
+        EnvKind::Bernoulli { means } => {
+            t.insert("kind".into(), Value::String("bernoulli".into()));
+            t.insert("means".into(), floats(means));
+        }
+        EnvKind::Gaussian { means, sigma } => {
+            t.insert("kind".into(), Value::String("gaussian".into()));
+            t.insert("means".into(), floats(means));
+            match sigma {
+                Sigma::Shared(s) => t.insert("sigma".into(), Value::Float(*s)),
+                Sigma::PerArm(v) => t.insert("sigmas".into(), floats(v)),
+            };
+        }
+    }
+    t.insert("shuffle".into(), Value::Boolean(e.shuffle));
+    if let Some(s) = e.instance_seed {
+        t.insert("instance_seed".into(), int(s));
+    }
+    if let Some(h) = e.horizon {
+        t.insert("horizon".into(), int(h));
+    }
+    t
+}
+
+/// A built-in experiment.
+pub struct ExperimentPreset {
+    pub name: &'static str,
+    pub summary: &'static str,
+    pub toml: &'static str,
+}
+
+/// Built-in experiments (each is also a file under `examples/`).
+pub const EXPERIMENT_PRESETS: &[ExperimentPreset] = &[
+    ExperimentPreset {
+        name: "banditbench-mab",
+        summary: "EVOLvE/BanditBench numeric MAB grid: K in {5, 20} x 4 presets, T = 300 (easy) / 1000 (hard), 30 seeds, every policy",
+        toml: include_str!("../../../examples/banditbench-mab.toml"),
+    },
+    ExperimentPreset {
+        name: "quickstart",
+        summary: "the README's first experiment: three environments, UCB and Thompson, 200 seeds",
+        toml: include_str!("../../../examples/quickstart.toml"),
+    },
+];
+
+/// Loads a built-in experiment by name.
+pub fn preset_experiment(name: &str) -> Result<Experiment, SpecError> {
+    let preset = EXPERIMENT_PRESETS.iter().find(|p| p.name == name).ok_or_else(|| SpecError {
+        source: "--preset".into(),
+        field: String::new(),
+        message: format!(
+            "unknown experiment preset \"{name}\"; valid presets: {}",
+            EXPERIMENT_PRESETS.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+        ),
+    })?;
+    parse_spec(preset.toml, &format!("preset {name}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+name = "quickstart"
+horizon = 1000
+seeds = 200          # number of independent runs per env × policy
+seed = 7             # master seed
+[[env]]
+preset = "bernoulli-hard"
+arms = 20
+[[env]]
+kind = "bernoulli"
+means = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.65, 0.7, 0.75, 0.8]
+[[env]]
+kind = "gaussian"
+means = [0.0, 0.5, 1.0]
+sigma = 1.0
+[[policy]]
+name = "ucb"         # index mean + sqrt(alpha·ln t / n); alpha = 0.5 by default (BanditBench); "ucb1" = alpha 2 (Auer)
+alpha = 0.5
+[[policy]]
+name = "thompson"
+"#;
+
+    fn err(text: &str) -> SpecError {
+        parse_spec(text, "s.toml").unwrap_err()
+    }
+
+    #[test]
+    fn the_minimal_spec_parses() {
+        let exp = parse_spec(MINIMAL, "q.toml").unwrap();
+        assert_eq!((exp.horizon, exp.seeds, exp.seed), (1000, 200, 7));
+        assert_eq!(exp.envs.len(), 3);
+        assert_eq!(exp.envs[0].label, "bernoulli-hard-k20");
+        assert!(exp.envs[0].shuffle && !exp.envs[1].shuffle);
+        assert_eq!(exp.policies[0].identity(), "ucb(alpha=0.5)");
+        assert_eq!(exp.policies[1].identity(), "thompson(family=auto)");
+    }
+
+    #[test]
+    fn filled_spec_round_trips() {
+        let exp = parse_spec(MINIMAL, "q.toml").unwrap();
+        let text = to_toml(&exp);
+        let again = parse_spec(&text, "filled.toml").unwrap();
+        assert_eq!(to_toml(&again), text);
+        assert_eq!(again.envs, exp.envs);
+        let ids: Vec<String> = again.policies.iter().map(|p| p.identity()).collect();
+        assert_eq!(ids, exp.policies.iter().map(|p| p.identity()).collect::<Vec<_>>());
+        assert!(text.contains("checkpoints = 50"), "{text}");
+    }
+
+    #[test]
+    fn presets_parse() {
+        for p in EXPERIMENT_PRESETS {
+            preset_experiment(p.name).unwrap();
+        }
+        assert!(preset_experiment("nope").unwrap_err().message.contains("banditbench-mab"));
+    }
+
+    #[test]
+    fn bad_input_names_the_field_and_the_fix() {
+        let base = "horizon = 10\n[[policy]]\nname = \"ucb\"\n";
+        let cases: &[(&str, &str, &str)] = &[
+            ("horizon = 10\nhorizn = 3\n[[env]]\npreset=\"bernoulli-hard\"\narms=3\n[[policy]]\nname=\"ucb\"", "horizn", "valid keys"),
+            ("horizon = \"ten\"\n[[env]]\npreset=\"bernoulli-hard\"\narms=3\n[[policy]]\nname=\"ucb\"", "horizon", "got a string"),
+            ("horizon = 0\n[[env]]\npreset=\"bernoulli-hard\"\narms=3\n[[policy]]\nname=\"ucb\"", "horizon", ">= 1"),
+            ("[[env]]\npreset=\"bernoulli-easy\"\narms=1", "env[0].arms", ">= 2"),
+            ("[[env]]\nkind=\"gaussian\"\nmeans=[0,1]\nsigma=0", "env[0].sigma", "> 0"),
+            ("[[env]]\nkind=\"gaussian\"\nmeans=[0,1]\nsigmas=[1,-1]", "env[0].sigmas[1]", "> 0"),
+            ("[[env]]\nkind=\"bernoulli\"\nmeans=[0.2,1.5]", "env[0].means[1]", "[0, 1]"),
+            ("[[env]]\npreset=\"bernoulli-medium\"\narms=3", "env[0].preset", "bernoulli-hard"),
+            ("[[env]]\nkind=\"poisson\"\nmeans=[1,2]", "env[0].kind", "bernoulli, gaussian"),
+            ("[[env]]\nkind=\"bernoulli\"\nmeans=[0.2]", "env[0].means", "at least 2"),
+        ];
+        for (env_part, field, hint) in cases {
+            let text = if env_part.contains("[[policy]]") { env_part.to_string() } else { format!("{base}{env_part}") };
+            let e = err(&text);
+            assert_eq!(e.field, *field, "{text}\n{e}");
+            assert!(e.message.contains(hint), "{e}");
+            assert!(e.to_string().starts_with("s.toml: "), "{e}");
+        }
+        let env = "horizon = 10\n[[env]]\npreset=\"bernoulli-hard\"\narms=3\n";
+        let e = err(&format!("{env}[[policy]]\nname=\"ucbb\""));
+        assert_eq!(e.field, "policy[0].name");
+        assert!(e.message.contains("thompson"), "{e}");
+        let e = err(&format!("{env}[[policy]]\nname=\"ucb\"\nbeta=1"));
+        assert_eq!(e.field, "policy[0].beta");
+        assert!(e.message.contains("alpha"), "{e}");
+        let e = err(&format!("{env}[[policy]]\nname=\"ucb\"\nalpha=-1"));
+        assert_eq!(e.field, "policy[0].alpha");
+        let e = err(&format!("{env}[[policy]]\nname=\"ucb\"\n[[policy]]\nname=\"ucb\""));
+        assert!(e.message.contains("same algorithm"), "{e}");
+        let e = err("horizon = [");
+        assert!(e.message.contains("invalid TOML") && e.message.contains("line"), "{e}");
+        let e = err(&format!("{env}[[env]]\npreset=\"bernoulli-hard\"\narms=3\nshuffle=false\n[[policy]]\nname=\"ucb\""));
+        assert_eq!(e.field, "env[1]");
+        assert!(e.message.contains("name"), "{e}");
+    }
+
+    #[test]
+    fn same_name_policies_get_distinct_labels() {
+        let text = "horizon = 10\n[[env]]\npreset=\"bernoulli-hard\"\narms=3\n[[policy]]\nname=\"ucb\"\n[[policy]]\nname=\"ucb\"\nalpha=2\n";
+        let exp = parse_spec(text, "s").unwrap();
+        assert_eq!(exp.policies[0].label, "ucb(alpha=0.5)");
+        assert_eq!(exp.policies[1].label, "ucb(alpha=2)");
+    }
+}

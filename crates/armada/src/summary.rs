@@ -1,0 +1,286 @@
+//! Aggregation: from per-run records to what an experiment reports — per environment × policy
+//! regret mean ± 95% CI, realised reward, MinFrac/OptFrac, pairwise win-rates, the regret-shape
+//! fit — and the machine-readable renderings of it (`summary.json`, `curves.csv`, `runs.csv`).
+//!
+//! The renderings carry no timestamps or timings and are built in a fixed order, so they are
+//! byte-identical for the same spec and seed at any thread count.
+
+use crate::harness::{Experiment, RunRecord};
+use crate::metrics::{self, RegretFit};
+use serde::Serialize;
+use std::fmt::Write as _;
+
+/// Everything an experiment measured, aggregated.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    pub name: String,
+    pub seed: u64,
+    pub seeds: u64,
+    /// One row per environment × policy, environment-major in spec order.
+    pub results: Vec<ResultRow>,
+    /// Each policy's win-rate aggregated over all environments.
+    pub win_rates: Vec<WinRate>,
+    pub environments: Vec<EnvInfo>,
+    #[serde(skip)]
+    pub curves: Vec<Curve>,
+}
+
+/// The aggregate of one environment × policy.
+#[derive(Clone, Debug, Serialize)]
+pub struct ResultRow {
+    pub env: String,
+    pub policy: String,
+    /// Canonical policy description (algorithm and every parameter).
+    pub policy_id: String,
+    pub horizon: u64,
+    pub seeds: u64,
+    /// Cumulative pseudo-regret at the horizon: mean, sample sd, 95% CI half-width.
+    pub mean_regret: f64,
+    pub std_regret: f64,
+    pub ci95_regret: Option<f64>,
+    /// Realised cumulative reward.
+    pub mean_reward: f64,
+    pub std_reward: f64,
+    pub ci95_reward: Option<f64>,
+    /// MinFrac and OptFrac at the horizon, averaged over seeds.
+    pub min_frac: f64,
+    pub opt_frac: f64,
+    /// Win-rate on this environment: significant wins / other policies (None when alone).
+    pub win_rate: Option<f64>,
+    pub wins: usize,
+    pub comparisons: usize,
+    /// The policies this one significantly beats on this environment.
+    pub beats: Vec<String>,
+    pub fit_alpha: Option<f64>,
+    pub fit_beta: Option<f64>,
+    pub fit_lambda1: Option<f64>,
+    pub fit_lambda2: Option<f64>,
+    pub fit_r2: Option<f64>,
+    /// β·T divided by the mean regret at the horizon.
+    pub fit_linear_share: Option<f64>,
+    pub sublinear: Option<bool>,
+    /// Mean share of pulls of the best, second-best, … arm.
+    pub pull_share_by_rank: Vec<f64>,
+}
+
+/// A policy's win-rate over all environments.
+#[derive(Clone, Debug, Serialize)]
+pub struct WinRate {
+    pub policy: String,
+    pub wins: usize,
+    pub comparisons: usize,
+    pub win_rate: Option<f64>,
+}
+
+/// What an environment was.
+#[derive(Clone, Debug, Serialize)]
+pub struct EnvInfo {
+    pub env: String,
+    pub identity: String,
+    pub arms: usize,
+    pub horizon: u64,
+    pub reward: &'static str,
+    /// The arm means when every seed index uses the same instance; None otherwise.
+    pub means: Option<Vec<f64>>,
+    /// Mean over seeds of the smallest positive gap (the Δmin of the regret fit).
+    pub mean_min_gap: Option<f64>,
+}
+
+/// The mean ± CI curves of one environment × policy at its checkpoints.
+#[derive(Clone, Debug)]
+pub struct Curve {
+    pub env: String,
+    pub policy: String,
+    pub t: Vec<u64>,
+    pub mean_regret: Vec<f64>,
+    pub ci95_regret: Vec<Option<f64>>,
+    pub min_frac: Vec<f64>,
+    pub opt_frac: Vec<f64>,
+}
+
+/// Aggregates the records of `exp` (in run order, as returned by the harness).
+pub fn summarize(exp: &Experiment, records: &[RunRecord]) -> Summary {
+    let seeds = exp.seeds as usize;
+    let n_pol = exp.policies.len();
+    let group = |e: usize, p: usize| {
+        let start = (e * n_pol + p) * seeds;
+        &records[start..start + seeds]
+    };
+    let mut results = Vec::new();
+    let mut curves = Vec::new();
+    let mut environments = Vec::new();
+    let mut total_wins = vec![0usize; n_pol];
+    let mut total_cmp = vec![0usize; n_pol];
+    for (e, env) in exp.envs.iter().enumerate() {
+        let horizon = exp.horizon_of(e);
+        let cps = exp.checkpoints_of(e);
+        let gaps: Vec<f64> = group(e, 0).iter().filter_map(|r| r.min_gap).collect();
+        let mean_min_gap = if gaps.is_empty() { None } else { Some(gaps.iter().sum::<f64>() / gaps.len() as f64) };
+        let first = env.instantiate(exp.seed, 0);
+        let fixed = exp.seeds < 2 || first == env.instantiate(exp.seed, 1);
+        environments.push(EnvInfo {
+            env: env.label.clone(),
+            identity: env.identity(),
+            arms: env.arms(),
+            horizon,
+            reward: if env.is_bernoulli() { "bernoulli" } else { "gaussian" },
+            means: fixed.then(|| first.means.clone()),
+            mean_min_gap,
+        });
+        let rewards: Vec<Vec<f64>> = (0..n_pol).map(|p| group(e, p).iter().map(|r| r.reward).collect()).collect();
+        for (p, pol) in exp.policies.iter().enumerate() {
+            let recs = group(e, p);
+            let finals: Vec<f64> = recs.iter().map(RunRecord::final_regret).collect();
+            let (mean_regret, std_regret) = metrics::mean_std(&finals);
+            let (mean_reward, std_reward) = metrics::mean_std(&rewards[p]);
+            let mut curve = Curve {
+                env: env.label.clone(),
+                policy: pol.label.clone(),
+                t: cps.clone(),
+                mean_regret: Vec::with_capacity(cps.len()),
+                ci95_regret: Vec::with_capacity(cps.len()),
+                min_frac: Vec::with_capacity(cps.len()),
+                opt_frac: Vec::with_capacity(cps.len()),
+            };
+            for c in 0..cps.len() {
+                let at: Vec<f64> = recs.iter().map(|r| r.regret[c]).collect();
+                let (m, s) = metrics::mean_std(&at);
+                curve.mean_regret.push(m);
+                curve.ci95_regret.push(metrics::ci95_half_width(s, seeds));
+                curve.min_frac.push(mean(recs.iter().map(|r| r.min_frac[c])));
+                curve.opt_frac.push(mean(recs.iter().map(|r| r.opt_frac[c])));
+            }
+            let t: Vec<f64> = cps.iter().map(|&x| x as f64).collect();
+            let fit: Option<RegretFit> = metrics::fit_regret(&t, &curve.mean_regret, mean_min_gap.unwrap_or(1.0));
+            let beats: Vec<String> = (0..n_pol)
+                .filter(|&q| q != p && metrics::beats(&rewards[p], &rewards[q]))
+                .map(|q| exp.policies[q].label.clone())
+                .collect();
+            let comparisons = n_pol - 1;
+            total_wins[p] += beats.len();
+            total_cmp[p] += comparisons;
+            let k = env.arms();
+            let pull_share_by_rank =
+                (0..k).map(|i| mean(recs.iter().map(|r| r.pulls_by_rank[i] as f64 / horizon as f64))).collect();
+            results.push(ResultRow {
+                env: env.label.clone(),
+                policy: pol.label.clone(),
+                policy_id: pol.identity(),
+                horizon,
+                seeds: exp.seeds,
+                mean_regret,
+                std_regret,
+                ci95_regret: metrics::ci95_half_width(std_regret, seeds),
+                mean_reward,
+                std_reward,
+                ci95_reward: metrics::ci95_half_width(std_reward, seeds),
+                min_frac: *curve.min_frac.last().unwrap_or(&f64::NAN),
+                opt_frac: *curve.opt_frac.last().unwrap_or(&f64::NAN),
+                win_rate: (comparisons > 0).then(|| beats.len() as f64 / comparisons as f64),
+                wins: beats.len(),
+                comparisons,
+                beats,
+                fit_alpha: fit.and_then(|f| f.alpha),
+                fit_beta: fit.map(|f| f.beta),
+                fit_lambda1: fit.map(|f| f.lambda1),
+                fit_lambda2: fit.map(|f| f.lambda2),
+                fit_r2: fit.map(|f| f.r2),
+                fit_linear_share: fit.map(|f| f.linear_share),
+                sublinear: fit.map(|f| f.sublinear),
+                pull_share_by_rank,
+            });
+            curves.push(curve);
+        }
+    }
+    let win_rates = exp
+        .policies
+        .iter()
+        .enumerate()
+        .map(|(p, pol)| WinRate {
+            policy: pol.label.clone(),
+            wins: total_wins[p],
+            comparisons: total_cmp[p],
+            win_rate: (total_cmp[p] > 0).then(|| total_wins[p] as f64 / total_cmp[p] as f64),
+        })
+        .collect();
+    Summary { name: exp.name.clone(), seed: exp.seed, seeds: exp.seeds, results, win_rates, environments, curves }
+}
+
+fn mean(xs: impl Iterator<Item = f64>) -> f64 {
+    let (mut s, mut n) = (0.0, 0usize);
+    for x in xs {
+        s += x;
+        n += 1;
+    }
+    s / n as f64
+}
+
+/// A CSV field, quoted when it contains a comma, quote or newline.
+pub fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+}
+
+fn opt(x: Option<f64>) -> String {
+    x.map(|v| v.to_string()).unwrap_or_default()
+}
+
+impl Summary {
+    /// `summary.json`: pretty-printed, fixed field order.
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).expect("summary serializes");
+        s.push('\n');
+        s
+    }
+
+    /// `curves.csv`: env, policy, t, mean_regret, ci95_regret, min_frac, opt_frac.
+    pub fn curves_csv(&self) -> String {
+        let mut out = String::from("env,policy,t,mean_regret,ci95_regret,min_frac,opt_frac\n");
+        for c in &self.curves {
+            let (e, p) = (csv_field(&c.env), csv_field(&c.policy));
+            for i in 0..c.t.len() {
+                let _ = writeln!(
+                    out,
+                    "{e},{p},{},{},{},{},{}",
+                    c.t[i],
+                    c.mean_regret[i],
+                    opt(c.ci95_regret[i]),
+                    c.min_frac[i],
+                    c.opt_frac[i]
+                );
+            }
+        }
+        out
+    }
+}
+
+/// `runs.csv`: one row per run — env, policy, seed (index), regret (at the horizon), reward,
+/// min_frac, opt_frac.
+pub fn runs_csv(exp: &Experiment, records: &[RunRecord]) -> String {
+    let mut out = String::from("env,policy,seed,regret,reward,min_frac,opt_frac\n");
+    for r in records {
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{},{}",
+            csv_field(&exp.envs[r.id.env].label),
+            csv_field(&exp.policies[r.id.policy].label),
+            r.id.seed_index,
+            r.final_regret(),
+            r.reward,
+            r.min_frac.last().copied().unwrap_or(f64::NAN),
+            r.opt_frac.last().copied().unwrap_or(f64::NAN),
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_are_quoted_when_needed() {
+        assert_eq!(csv_field("ucb"), "ucb");
+        assert_eq!(csv_field("ucb(alpha=1,b=2)"), "\"ucb(alpha=1,b=2)\"");
+        assert_eq!(csv_field("a\"b"), "\"a\"\"b\"");
+    }
+}
