@@ -29,9 +29,7 @@ pub fn prepare_dir(dir: &Path, force: bool) -> Result<(), DirError> {
             dir.display()
         )));
     }
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("creating {}", dir.display()))
-        .map_err(DirError::Io)
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display())).map_err(DirError::Io)
 }
 
 /// Writes spec.toml, summary.json, curves.csv, runs.csv and timing.json.
@@ -126,7 +124,8 @@ pub fn table(s: &Summary) -> String {
         out.push_str(&line(row));
     }
     if s.win_rates.iter().any(|w| w.win_rate.is_some()) {
-        let _ = writeln!(out, "\nWin-rate over all environments (one-sided Welch t-test on cumulative reward, p < 0.05):");
+        let _ =
+            writeln!(out, "\nWin-rate over all environments (one-sided Welch t-test on cumulative reward, p < 0.05):");
         let width = s.win_rates.iter().map(|w| w.policy.chars().count()).max().unwrap_or(0);
         let mut order: Vec<_> = s.win_rates.iter().collect();
         order.sort_by(|a, b| b.win_rate.unwrap_or(0.0).total_cmp(&a.win_rate.unwrap_or(0.0)));
@@ -149,13 +148,17 @@ pub fn listing() -> String {
     let mut out = String::new();
     let _ = writeln!(out, "ENVIRONMENTS  ([[env]] tables)");
     let _ = writeln!(out, "  kind = \"bernoulli\"   means = [p1, p2, ...] (each in [0, 1])");
-    let _ = writeln!(out, "  kind = \"gaussian\"    means = [...], sigma = S (shared) or sigmas = [...] (per arm), S > 0");
+    let _ =
+        writeln!(out, "  kind = \"gaussian\"    means = [...], sigma = S (shared) or sigmas = [...] (per arm), S > 0");
     let _ = writeln!(out, "  preset = NAME, arms = K (K >= 2):");
     for p in ENV_PRESETS {
         let _ = writeln!(out, "    {:16} {}", p.name(), p.description());
     }
     let _ = writeln!(out, "  common keys: name (label), shuffle (default: true for presets, false otherwise),");
-    let _ = writeln!(out, "               instance_seed (same instance for every seed), horizon (overrides the experiment's)");
+    let _ = writeln!(
+        out,
+        "               instance_seed (same instance for every seed), horizon (overrides the experiment's)"
+    );
     let _ = writeln!(out, "\nPOLICIES  ([[policy]] tables: name = NAME, optional label, parameters)");
     for d in POLICIES {
         let _ = writeln!(out, "  {:24} {}", d.name, d.summary);
@@ -173,6 +176,9 @@ pub fn listing() -> String {
     for p in EXPERIMENT_PRESETS {
         let _ = writeln!(out, "  {:16} {}", p.name, p.summary);
     }
-    let _ = writeln!(out, "\nSPEC KEYS  name, horizon (required), seeds (default 30), seed (default 0), checkpoints (default 50)");
+    let _ = writeln!(
+        out,
+        "\nSPEC KEYS  name, horizon (required), seeds (default 30), seed (default 0), checkpoints (default 50)"
+    );
     out
 }

@@ -117,7 +117,8 @@ pub fn run_experiment(exp: &Experiment, progress: &(dyn Fn(u64) + Sync)) -> Vec<
 /// Executes one run.
 pub fn run_one(exp: &Experiment, id: RunId, env_id: &str, policy_id: &str, checkpoints: &[u64]) -> RunRecord {
     let instance = exp.envs[id.env].instantiate(exp.seed, id.seed_index);
-    let info = BanditInfo { arms: instance.arms(), horizon: exp.horizon_of(id.env), reward_model: &instance.reward_model };
+    let info =
+        BanditInfo { arms: instance.arms(), horizon: exp.horizon_of(id.env), reward_model: &instance.reward_model };
     let mut policy = exp.policies[id.policy].build(&info);
     let mut reward_rng = rng::stream(exp.seed, Role::Reward, &[env_id], id.seed_index);
     let mut policy_rng = rng::stream(exp.seed, Role::Policy, &[env_id, policy_id], id.seed_index);

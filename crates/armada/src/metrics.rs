@@ -53,8 +53,7 @@ pub fn welch_greater_p(a: &[f64], b: &[f64]) -> f64 {
     }
     let t = (ma - mb) / se2.sqrt();
     // Welch–Satterthwaite degrees of freedom.
-    let dof = se2 * se2
-        / (va * va / (a.len() - 1) as f64 + vb * vb / (b.len() - 1) as f64);
+    let dof = se2 * se2 / (va * va / (a.len() - 1) as f64 + vb * vb / (b.len() - 1) as f64);
     let dist = StudentsT::new(0.0, 1.0, dof).expect("positive dof");
     1.0 - dist.cdf(t)
 }
@@ -156,7 +155,13 @@ pub fn fit_regret(t: &[f64], y: &[f64], delta_min: f64) -> Option<RegretFit> {
     let (sse, [l1, beta, l2]) = best;
     let mean_y = y.iter().sum::<f64>() / y.len() as f64;
     let sst: f64 = y.iter().map(|v| (v - mean_y) * (v - mean_y)).sum();
-    let r2 = if sst > 0.0 { 1.0 - sse / sst } else if sse == 0.0 { 1.0 } else { 0.0 };
+    let r2 = if sst > 0.0 {
+        1.0 - sse / sst
+    } else if sse == 0.0 {
+        1.0
+    } else {
+        0.0
+    };
     let t_end = *t.last().unwrap_or(&1.0);
     let y_end = *y.last().unwrap_or(&0.0);
     let linear_share = if y_end > 0.0 { beta * t_end / y_end } else { 0.0 };

@@ -176,10 +176,7 @@ mod tests {
         assert_ne!(base, stream_seed(7, Role::Policy, &["env"], 0));
         assert_ne!(base, stream_seed(7, Role::Reward, &["env2"], 0));
         assert_ne!(base, stream_seed(7, Role::Reward, &["env"], 1));
-        assert_ne!(
-            stream_seed(7, Role::Policy, &["ab", "c"], 0),
-            stream_seed(7, Role::Policy, &["a", "bc"], 0)
-        );
+        assert_ne!(stream_seed(7, Role::Policy, &["ab", "c"], 0), stream_seed(7, Role::Policy, &["a", "bc"], 0));
     }
 
     #[test]
@@ -191,7 +188,7 @@ mod tests {
         let mut wins = [0usize; 6];
         for _ in 0..40_000 {
             wins[argmax_random_ties(&mut rng, &v)] += 1;
-            }
+        }
         assert_eq!(wins[0] + wins[3], 0);
         for &i in &[1, 2, 4, 5] {
             assert!((wins[i] as f64 - 10_000.0).abs() < 5.0 * 87.0, "{wins:?}");

@@ -40,7 +40,8 @@ pub const DEFAULT_CHECKPOINTS: usize = 50;
 pub const DEFAULT_SEEDS: u64 = 30;
 
 const TOP_KEYS: &[&str] = &["name", "horizon", "seeds", "seed", "checkpoints", "env", "policy"];
-const ENV_KEYS: &[&str] = &["name", "preset", "kind", "arms", "means", "sigma", "sigmas", "shuffle", "instance_seed", "horizon"];
+const ENV_KEYS: &[&str] =
+    &["name", "preset", "kind", "arms", "means", "sigma", "sigmas", "shuffle", "instance_seed", "horizon"];
 const ENV_KINDS: &[&str] = &["bernoulli", "gaussian"];
 
 struct Ctx<'a> {
@@ -135,13 +136,16 @@ fn join(path: &str, key: &str) -> String {
 /// Parses and validates a spec. `source` names it in errors (usually the file path).
 pub fn parse_spec(text: &str, source: &str) -> Result<Experiment, SpecError> {
     let ctx = Ctx { source };
-    let doc: Table = text.parse().map_err(|e: toml::de::Error| ctx.err("", format!("invalid TOML: {}", e.to_string().trim_end())))?;
+    let doc: Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| ctx.err("", format!("invalid TOML: {}", e.to_string().trim_end())))?;
     ctx.check_keys(&doc, TOP_KEYS, "", "the spec")?;
     let name = ctx.string(&doc, "name", "")?.unwrap_or("experiment").to_string();
     if name.contains(['/', '\\']) || name == "." || name == ".." {
         return Err(ctx.err("name", "must not contain path separators (it names the output directory)"));
     }
-    let horizon = ctx.uint(&doc, "horizon", "", 1)?.ok_or_else(|| ctx.err("horizon", "is required (steps per run, >= 1)"))?;
+    let horizon =
+        ctx.uint(&doc, "horizon", "", 1)?.ok_or_else(|| ctx.err("horizon", "is required (steps per run, >= 1)"))?;
     let seeds = ctx.uint(&doc, "seeds", "", 1)?.unwrap_or(DEFAULT_SEEDS);
     let seed = ctx.uint(&doc, "seed", "", 0)?.unwrap_or(0);
     let checkpoints = ctx.uint(&doc, "checkpoints", "", 2)?.map(|c| c as usize).unwrap_or(DEFAULT_CHECKPOINTS);
@@ -168,7 +172,8 @@ pub fn parse_spec(text: &str, source: &str) -> Result<Experiment, SpecError> {
     // Labels: the policy name unless two policies share it, then name(parameters).
     for i in 0..policies.len() {
         let (explicit, spec) = &policies[i];
-        if explicit.is_none() && policies.iter().filter(|(e, p)| e.is_none() && p.def.name == spec.def.name).count() > 1 {
+        if explicit.is_none() && policies.iter().filter(|(e, p)| e.is_none() && p.def.name == spec.def.name).count() > 1
+        {
             let params: Vec<String> =
                 spec.def.params.iter().zip(&spec.params).map(|(d, v)| format!("{}={v}", d.name)).collect();
             policies[i].1.label = format!("{}({})", spec.def.name, params.join(","));
@@ -179,7 +184,10 @@ pub fn parse_spec(text: &str, source: &str) -> Result<Experiment, SpecError> {
         if let Some(j) = policies[..i].iter().position(|o| o.identity() == p.identity()) {
             return Err(ctx.err(
                 format!("policy[{i}]"),
-                format!("runs the same algorithm with the same parameters as policy[{j}] ({}); remove one", p.identity()),
+                format!(
+                    "runs the same algorithm with the same parameters as policy[{j}] ({}); remove one",
+                    p.identity()
+                ),
             ));
         }
         if let Some(j) = policies[..i].iter().position(|o| o.label == p.label) {
@@ -221,11 +229,13 @@ fn parse_env(ctx: &Ctx, t: &Table, i: usize) -> Result<EnvSpec, SpecError> {
                     return Err(ctx.err(join(&path, key), format!("is set by the preset {p}; remove it")));
                 }
             }
-            let arms = arms.ok_or_else(|| ctx.err(join(&path, "arms"), "is required with a preset (number of arms, >= 2)"))?;
+            let arms =
+                arms.ok_or_else(|| ctx.err(join(&path, "arms"), "is required with a preset (number of arms, >= 2)"))?;
             EnvKind::Preset { preset, arms: arms as usize }
         }
         (None, Some(k)) => {
-            let means = means.ok_or_else(|| ctx.err(join(&path, "means"), "is required with `kind` (one mean per arm)"))?;
+            let means =
+                means.ok_or_else(|| ctx.err(join(&path, "means"), "is required with `kind` (one mean per arm)"))?;
             if means.len() < 2 {
                 return Err(ctx.err(join(&path, "means"), format!("needs at least 2 arms, got {}", means.len())));
             }
@@ -242,7 +252,8 @@ fn parse_env(ctx: &Ctx, t: &Table, i: usize) -> Result<EnvSpec, SpecError> {
                         }
                     }
                     if let Some((j, m)) = means.iter().enumerate().find(|(_, m)| !(0.0..=1.0).contains(*m)) {
-                        return Err(ctx.err(format!("{path}.means[{j}]"), format!("is {m}; a Bernoulli mean must be in [0, 1]")));
+                        return Err(ctx
+                            .err(format!("{path}.means[{j}]"), format!("is {m}; a Bernoulli mean must be in [0, 1]")));
                     }
                     EnvKind::Bernoulli { means }
                 }
@@ -503,8 +514,16 @@ name = "thompson"
     fn bad_input_names_the_field_and_the_fix() {
         let base = "horizon = 10\n[[policy]]\nname = \"ucb\"\n";
         let cases: &[(&str, &str, &str)] = &[
-            ("horizon = 10\nhorizn = 3\n[[env]]\npreset=\"bernoulli-hard\"\narms=3\n[[policy]]\nname=\"ucb\"", "horizn", "valid keys"),
-            ("horizon = \"ten\"\n[[env]]\npreset=\"bernoulli-hard\"\narms=3\n[[policy]]\nname=\"ucb\"", "horizon", "got a string"),
+            (
+                "horizon = 10\nhorizn = 3\n[[env]]\npreset=\"bernoulli-hard\"\narms=3\n[[policy]]\nname=\"ucb\"",
+                "horizn",
+                "valid keys",
+            ),
+            (
+                "horizon = \"ten\"\n[[env]]\npreset=\"bernoulli-hard\"\narms=3\n[[policy]]\nname=\"ucb\"",
+                "horizon",
+                "got a string",
+            ),
             ("horizon = 0\n[[env]]\npreset=\"bernoulli-hard\"\narms=3\n[[policy]]\nname=\"ucb\"", "horizon", ">= 1"),
             ("[[env]]\npreset=\"bernoulli-easy\"\narms=1", "env[0].arms", ">= 2"),
             ("[[env]]\nkind=\"gaussian\"\nmeans=[0,1]\nsigma=0", "env[0].sigma", "> 0"),
@@ -534,7 +553,8 @@ name = "thompson"
         assert!(e.message.contains("same algorithm"), "{e}");
         let e = err("horizon = [");
         assert!(e.message.contains("invalid TOML") && e.message.contains("line"), "{e}");
-        let e = err(&format!("{env}[[env]]\npreset=\"bernoulli-hard\"\narms=3\nshuffle=false\n[[policy]]\nname=\"ucb\""));
+        let e =
+            err(&format!("{env}[[env]]\npreset=\"bernoulli-hard\"\narms=3\nshuffle=false\n[[policy]]\nname=\"ucb\""));
         assert_eq!(e.field, "env[1]");
         assert!(e.message.contains("name"), "{e}");
     }

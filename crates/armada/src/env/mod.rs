@@ -128,11 +128,7 @@ impl EnvSpec {
                 }
             }
         }
-        let reward_model = if bernoulli {
-            RewardModel::Bernoulli
-        } else {
-            RewardModel::Gaussian { sigmas }
-        };
+        let reward_model = if bernoulli { RewardModel::Bernoulli } else { RewardModel::Gaussian { sigmas } };
         Instance::new(means, reward_model)
     }
 

@@ -17,12 +17,8 @@ pub enum EnvPreset {
 }
 
 /// Every preset, in the order `armada list` shows them.
-pub const ENV_PRESETS: [EnvPreset; 4] = [
-    EnvPreset::BernoulliEasy,
-    EnvPreset::BernoulliHard,
-    EnvPreset::GaussianEasy,
-    EnvPreset::GaussianHard,
-];
+pub const ENV_PRESETS: [EnvPreset; 4] =
+    [EnvPreset::BernoulliEasy, EnvPreset::BernoulliHard, EnvPreset::GaussianEasy, EnvPreset::GaussianHard];
 
 impl EnvPreset {
     pub fn name(self) -> &'static str {

@@ -238,9 +238,19 @@ pub const POLICIES: &[PolicyDef] = &[
         summary: "UCB with an empirical-variance (Bernstein) bonus",
         reference: "Audibert, Munos, Szepesvari (2009), eq. (2); defaults from their experiments",
         params: &[
-            ParamDef { name: "zeta", kind: POSITIVE, default: ParamValue::Float(1.2), doc: "exploration function E_t = zeta ln t" },
+            ParamDef {
+                name: "zeta",
+                kind: POSITIVE,
+                default: ParamValue::Float(1.2),
+                doc: "exploration function E_t = zeta ln t",
+            },
             ParamDef { name: "c", kind: POSITIVE, default: ParamValue::Float(1.0), doc: "weight of the range term" },
-            ParamDef { name: "b", kind: POSITIVE, default: ParamValue::Float(1.0), doc: "reward range (rewards in [0, b])" },
+            ParamDef {
+                name: "b",
+                kind: POSITIVE,
+                default: ParamValue::Float(1.0),
+                doc: "reward range (rewards in [0, b])",
+            },
         ],
     },
     PolicyDef {
@@ -250,7 +260,12 @@ pub const POLICIES: &[PolicyDef] = &[
         reference: "Garivier, Cappe (2011); c = 0 as in their experiments",
         params: &[
             FAMILY,
-            ParamDef { name: "c", kind: NON_NEGATIVE, default: ParamValue::Float(0.0), doc: "weight of ln ln t (3 in the theorem)" },
+            ParamDef {
+                name: "c",
+                kind: NON_NEGATIVE,
+                default: ParamValue::Float(0.0),
+                doc: "weight of ln ln t (3 in the theorem)",
+            },
         ],
     },
     PolicyDef {
@@ -274,7 +289,12 @@ pub const POLICIES: &[PolicyDef] = &[
         reference: "Kaufmann, Cappe, Garivier (2012); c = 0 as in their experiments",
         params: &[
             FAMILY,
-            ParamDef { name: "c", kind: NON_NEGATIVE, default: ParamValue::Float(0.0), doc: "quantile exponent (5 in the theorem)" },
+            ParamDef {
+                name: "c",
+                kind: NON_NEGATIVE,
+                default: ParamValue::Float(0.0),
+                doc: "quantile exponent (5 in the theorem)",
+            },
         ],
     },
     PolicyDef {
@@ -283,7 +303,12 @@ pub const POLICIES: &[PolicyDef] = &[
         summary: "exponential weights on importance-weighted losses (adversarial bandits)",
         reference: "Auer, Cesa-Bianchi, Freund, Schapire (2002); Slivkins (2019), ch. 6",
         params: &[
-            ParamDef { name: "eta", kind: POSITIVE, default: ParamValue::Auto, doc: "learning rate; auto = sqrt(2 ln K / (K T))" },
+            ParamDef {
+                name: "eta",
+                kind: POSITIVE,
+                default: ParamValue::Auto,
+                doc: "learning rate; auto = sqrt(2 ln K / (K T))",
+            },
             ParamDef {
                 name: "gamma",
                 kind: ParamKind::Float { min: 0.0, max: 1.0, min_open: false },
@@ -300,8 +325,18 @@ pub const POLICIES: &[PolicyDef] = &[
         summary: "EXP3 with implicit exploration: loss estimates l / (p + gamma)",
         reference: "Neu (2015); Lattimore, Szepesvari (2020), ch. 12",
         params: &[
-            ParamDef { name: "eta", kind: POSITIVE, default: ParamValue::Auto, doc: "learning rate; auto = sqrt(2 ln K / (K T))" },
-            ParamDef { name: "gamma", kind: NON_NEGATIVE, default: ParamValue::Auto, doc: "implicit exploration; auto = eta / 2" },
+            ParamDef {
+                name: "eta",
+                kind: POSITIVE,
+                default: ParamValue::Auto,
+                doc: "learning rate; auto = sqrt(2 ln K / (K T))",
+            },
+            ParamDef {
+                name: "gamma",
+                kind: NON_NEGATIVE,
+                default: ParamValue::Auto,
+                doc: "implicit exploration; auto = eta / 2",
+            },
             REWARD_MIN,
             REWARD_MAX,
         ],
@@ -428,12 +463,9 @@ impl PolicySpec {
             }
             "bayes-ucb" => AnyPolicy::BayesUcb(BayesUcb::new(info, self.bernoulli_family(info), self.float("c"))),
             "exp3" => AnyPolicy::Exp3(Exp3::new(info, self.float_or_auto("eta"), self.float("gamma"), range())),
-            "exp3-ix" => AnyPolicy::Exp3Ix(Exp3Ix::new(
-                info,
-                self.float_or_auto("eta"),
-                self.float_or_auto("gamma"),
-                range(),
-            )),
+            "exp3-ix" => {
+                AnyPolicy::Exp3Ix(Exp3Ix::new(info, self.float_or_auto("eta"), self.float_or_auto("gamma"), range()))
+            }
             "tsallis-inf" => AnyPolicy::TsallisInf(TsallisInf::new(info, range())),
             other => unreachable!("policy registry names an unknown algorithm {other}"),
         }

@@ -1,0 +1,181 @@
+//! End-to-end tests of the `armada` binary: outputs, reproducibility across thread counts,
+//! bad input, and the output-directory contract.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn armada(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_armada")).args(args).output().expect("armada runs")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("armada-cli-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+const SPEC: &str = r#"
+name = "cli-test"
+horizon = 500
+seeds = 12
+seed = 3
+[[env]]
+preset = "bernoulli-hard"
+arms = 5
+[[env]]
+kind = "gaussian"
+means = [0.0, 0.5, 1.0]
+sigmas = [1.0, 0.5, 2.0]
+[[policy]]
+name = "ucb"
+[[policy]]
+name = "thompson"
+[[policy]]
+name = "exp3-ix"
+[[policy]]
+name = "epsilon-greedy"
+schedule = "decaying"
+"#;
+
+fn write_spec(dir: &Path, text: &str) -> String {
+    let p = dir.join("spec.in.toml");
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+fn read(dir: &Path, f: &str) -> String {
+    std::fs::read_to_string(dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"))
+}
+
+#[test]
+fn output_files_are_identical_across_thread_counts_and_reruns() {
+    let dir = tmp("threads");
+    let spec = write_spec(&dir, SPEC);
+    let (a, b, c) = (dir.join("a"), dir.join("b"), dir.join("c"));
+    for (out, threads) in [(&a, "1"), (&b, "2")] {
+        let o = armada(&["run", &spec, "--out", out.to_str().unwrap(), "--threads", threads, "--quiet"]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    for f in ["spec.toml", "summary.json", "curves.csv", "runs.csv"] {
+        assert_eq!(read(&a, f), read(&b, f), "{f} differs between 1 and 2 threads");
+    }
+    // The filled-in spec reproduces the run exactly.
+    let filled = a.join("spec.toml");
+    let o = armada(&["run", filled.to_str().unwrap(), "--out", c.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in ["spec.toml", "summary.json", "curves.csv", "runs.csv"] {
+        assert_eq!(read(&a, f), read(&c, f), "{f} differs when re-run from spec.toml");
+    }
+    assert!(read(&a, "timing.json").contains("wall_seconds"));
+}
+
+#[test]
+fn summary_has_the_contracted_fields() {
+    let dir = tmp("summary");
+    let spec = write_spec(&dir, SPEC);
+    let out = dir.join("out");
+    let o = armada(&["run", &spec, "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(table.contains("regret (mean ± 95% CI)") && table.contains("bernoulli-hard-k5"), "{table}");
+    let json: serde_json::Value = serde_json::from_str(&read(&out, "summary.json")).unwrap();
+    let rows = json["results"].as_array().unwrap();
+    assert_eq!(rows.len(), 2 * 4);
+    for row in rows {
+        for key in [
+            "env",
+            "policy",
+            "horizon",
+            "seeds",
+            "mean_regret",
+            "ci95_regret",
+            "mean_reward",
+            "min_frac",
+            "opt_frac",
+            "win_rate",
+            "fit_alpha",
+            "fit_beta",
+            "fit_lambda1",
+            "fit_lambda2",
+            "fit_r2",
+            "sublinear",
+        ] {
+            assert!(row.get(key).is_some(), "missing {key} in {row}");
+        }
+        assert_eq!(row["seeds"], 12);
+    }
+    // runs.csv: a header and one row per run; curves.csv: one row per checkpoint.
+    let runs = read(&out, "runs.csv");
+    assert_eq!(runs.lines().next().unwrap(), "env,policy,seed,regret,reward,min_frac,opt_frac");
+    assert_eq!(runs.lines().count(), 1 + 2 * 4 * 12);
+    let curves = read(&out, "curves.csv");
+    assert!(curves.starts_with("env,policy,t,mean_regret,ci95_regret,min_frac,opt_frac\n"));
+    let last_t: Vec<&str> = curves.lines().filter(|l| l.starts_with("bernoulli-hard-k5,ucb,")).collect();
+    assert_eq!(last_t.last().unwrap().split(',').nth(2), Some("500"));
+}
+
+#[test]
+fn bad_specs_exit_2_with_the_field_named() {
+    let dir = tmp("bad");
+    let cases = [
+        (
+            "horizon = 10\n[[env]]\nkind = \"gaussian\"\nmeans = [0, 1]\nsigma = -1\n[[policy]]\nname = \"ucb\"\n",
+            "env[0].sigma",
+        ),
+        (
+            "horizon = 10\n[[env]]\npreset = \"bernoulli-hard\"\narms = 3\n[[policy]]\nname = \"ucbx\"\n",
+            "policy[0].name",
+        ),
+        ("horizon = 10\nfoo = 1\n", "foo"),
+        ("horizon = 10\n[[env]]\npreset = \"nope\"\narms = 3\n[[policy]]\nname = \"ucb\"\n", "env[0].preset"),
+        ("horizon = \n", "invalid TOML"),
+    ];
+    for (text, needle) in cases {
+        let spec = write_spec(&dir, text);
+        let o = armada(&["run", &spec, "--out", dir.join("o").to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{text}: {err}");
+        assert!(err.contains(needle) && err.contains("spec.in.toml"), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let o = armada(&["run", "/nonexistent/spec.toml"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot read"));
+    let o = armada(&["run", "--preset", "nope"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("banditbench-mab"));
+}
+
+#[test]
+fn existing_results_are_not_overwritten_without_force() {
+    let dir = tmp("force");
+    let spec = write_spec(
+        &dir,
+        "horizon = 20\nseeds = 2\n[[env]]\npreset = \"bernoulli-easy\"\narms = 3\n[[policy]]\nname = \"ucb\"\n",
+    );
+    let out = dir.join("out");
+    let out_s = out.to_str().unwrap();
+    assert!(armada(&["run", &spec, "--out", out_s, "--quiet"]).status.success());
+    std::fs::write(out.join("runs.csv"), "sentinel").unwrap();
+    let o = armada(&["run", &spec, "--out", out_s, "--quiet"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--force"));
+    assert_eq!(read(&out, "runs.csv"), "sentinel");
+    assert!(armada(&["run", &spec, "--out", out_s, "--quiet", "--force"]).status.success());
+    assert!(read(&out, "runs.csv").starts_with("env,policy,seed"));
+}
+
+#[test]
+fn list_shows_every_policy_and_preset() {
+    let o = armada(&["list"]);
+    assert!(o.status.success());
+    let text = String::from_utf8_lossy(&o.stdout);
+    for name in armada::policy::POLICIES.iter().map(|p| p.name) {
+        assert!(text.contains(&format!("  {name} ")), "{name} missing from list");
+    }
+    for name in ["bernoulli-easy", "bernoulli-hard", "gaussian-easy", "gaussian-hard", "banditbench-mab", "alpha = 0.5"]
+    {
+        assert!(text.contains(name), "{name} missing from list");
+    }
+}
