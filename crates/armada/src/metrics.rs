@@ -237,11 +237,11 @@ fn least_squares_with_intercept(cols: &[&[f64]], y: &[f64]) -> Option<Vec<f64>> 
     let z = |j: usize, i: usize| (cols[j][i] - means[j]) / scales[j];
     // Normal equations on centred columns (the intercept separates out).
     let mut a = vec![vec![0.0; m + 1]; m];
-    for r in 0..m {
-        for c in 0..m {
-            a[r][c] = (0..y.len()).map(|i| z(r, i) * z(c, i)).sum();
+    for (r, row) in a.iter_mut().enumerate() {
+        for (c, cell) in row.iter_mut().take(m).enumerate() {
+            *cell = (0..y.len()).map(|i| z(r, i) * z(c, i)).sum();
         }
-        a[r][m] = (0..y.len()).map(|i| z(r, i) * (y[i] - mean_y)).sum();
+        row[m] = (0..y.len()).map(|i| z(r, i) * (y[i] - mean_y)).sum();
     }
     // Gaussian elimination with partial pivoting.
     for col in 0..m {
@@ -250,11 +250,12 @@ fn least_squares_with_intercept(cols: &[&[f64]], y: &[f64]) -> Option<Vec<f64>> 
             return None;
         }
         a.swap(col, piv);
-        for r in 0..m {
+        let pivot_row = a[col].clone();
+        for (r, row) in a.iter_mut().enumerate() {
             if r != col {
-                let f = a[r][col] / a[col][col];
-                for c in col..=m {
-                    a[r][c] -= f * a[col][c];
+                let f = row[col] / pivot_row[col];
+                for (x, p) in row[col..].iter_mut().zip(&pivot_row[col..]) {
+                    *x -= f * p;
                 }
             }
         }
