@@ -149,12 +149,19 @@ pub fn parse_spec(text: &str, source: &str) -> Result<Experiment, SpecError> {
     let seeds = ctx.uint(&doc, "seeds", "", 1)?.unwrap_or(DEFAULT_SEEDS);
     let seed = ctx.uint(&doc, "seed", "", 0)?.unwrap_or(0);
     let checkpoints = ctx.uint(&doc, "checkpoints", "", 2)?.map(|c| c as usize).unwrap_or(DEFAULT_CHECKPOINTS);
-    let envs = ctx
-        .tables(&doc, "env")?
-        .into_iter()
-        .enumerate()
-        .map(|(i, t)| parse_env(&ctx, t, i))
-        .collect::<Result<Vec<_>, _>>()?;
+    let tables = ctx.tables(&doc, "env")?;
+    let mut envs = tables.iter().enumerate().map(|(i, t)| parse_env(&ctx, t, i)).collect::<Result<Vec<_>, _>>()?;
+    // Automatic labels that collide (e.g. two 2-arm Bernoulli bandits) get "#1", "#2", … in
+    // spec order; explicit names must be unique.
+    let auto: Vec<bool> = tables.iter().map(|t| !t.contains_key("name")).collect();
+    let base: Vec<String> = envs.iter().map(|e| e.label.clone()).collect();
+    for i in 0..envs.len() {
+        let twins: Vec<usize> = (0..envs.len()).filter(|&j| auto[j] && base[j] == base[i]).collect();
+        if auto[i] && twins.len() > 1 {
+            let n = twins.iter().position(|&j| j == i).unwrap_or(0) + 1;
+            envs[i].label = format!("{}#{n}", base[i]);
+        }
+    }
     for (i, e) in envs.iter().enumerate() {
         if let Some(j) = envs[..i].iter().position(|o| o.label == e.label) {
             return Err(ctx.err(
@@ -553,10 +560,19 @@ name = "thompson"
         assert!(e.message.contains("same algorithm"), "{e}");
         let e = err("horizon = [");
         assert!(e.message.contains("invalid TOML") && e.message.contains("line"), "{e}");
-        let e =
-            err(&format!("{env}[[env]]\npreset=\"bernoulli-hard\"\narms=3\nshuffle=false\n[[policy]]\nname=\"ucb\""));
+        let e = err(&format!(
+            "{env}name=\"a\"\n[[env]]\npreset=\"bernoulli-hard\"\narms=3\nname=\"a\"\n[[policy]]\nname=\"ucb\""
+        ));
         assert_eq!(e.field, "env[1]");
         assert!(e.message.contains("name"), "{e}");
+    }
+
+    #[test]
+    fn colliding_automatic_env_labels_are_numbered() {
+        let text = "horizon = 10\n[[env]]\nkind=\"bernoulli\"\nmeans=[0.1,0.2]\n[[env]]\nkind=\"bernoulli\"\nmeans=[0.3,0.2]\n[[env]]\nkind=\"gaussian\"\nmeans=[0,1]\nsigma=1\n[[policy]]\nname=\"ucb\"\n";
+        let exp = parse_spec(text, "s").unwrap();
+        let labels: Vec<&str> = exp.envs.iter().map(|e| e.label.as_str()).collect();
+        assert_eq!(labels, ["bernoulli-k2#1", "bernoulli-k2#2", "gaussian-k2"]);
     }
 
     #[test]
