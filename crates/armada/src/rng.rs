@@ -139,9 +139,29 @@ pub fn argmax_random_ties<R: Rng + ?Sized>(rng: &mut R, values: &[f64]) -> usize
     for &v in rest {
         max = if v > max { v } else { max };
     }
+    pick_among_max(rng, values, max)
+}
+
+/// The index of a uniformly random entry equal to `max` (which must occur in `values`).
+#[inline]
+fn pick_among_max<R: Rng + ?Sized>(rng: &mut R, values: &[f64], max: f64) -> usize {
     let ties: usize = values.iter().map(|&v| usize::from(v == max)).sum();
-    let pick = if ties > 1 { index(rng, ties) } else { 0 };
+    if ties <= 1 {
+        return values.iter().position(|&v| v == max).unwrap_or(0);
+    }
+    let pick = index(rng, ties);
     values.iter().enumerate().filter(|&(_, &v)| v == max).nth(pick).map_or(0, |(i, _)| i)
+}
+
+/// Fills `out[i] = value(i)` (the caller's scratch, so no allocation) and returns
+/// [`argmax_random_ties`] of it. For more than a handful of arms these vectorised passes beat
+/// the single branchy pass of [`argmax_by`].
+#[inline]
+pub fn fill_argmax<R: Rng + ?Sized>(rng: &mut R, out: &mut [f64], mut value: impl FnMut(usize) -> f64) -> usize {
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = value(i);
+    }
+    argmax_random_ties(rng, out)
 }
 
 /// Argmax over an index function, ties broken uniformly at random. Same contract as

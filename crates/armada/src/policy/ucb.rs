@@ -12,6 +12,9 @@
 use super::{BanditInfo, Policy};
 use crate::rng::{self, Stream};
 
+/// Up to this many arms a selection is one branchy pass; above, a vectorised fill and scan.
+const SINGLE_PASS_MAX_ARMS: usize = 12;
+
 pub struct Ucb {
     alpha: f64,
     counts: Vec<u64>,
@@ -51,10 +54,15 @@ impl Policy for Ucb {
             return self.t as usize;
         }
         let scale = (self.alpha * (self.t as f64).ln()).sqrt();
-        for ((x, m), inv) in self.index.iter_mut().zip(&self.means).zip(&self.inv_sqrt_n) {
-            *x = m + scale * inv;
+        let (means, inv) = (&self.means[..k], &self.inv_sqrt_n[..k]);
+        // Both argmax helpers break ties uniformly at random. Measured on the K = 10 and K = 20
+        // benchmark instances: the single pass is faster up to about a dozen arms, the
+        // vectorised fill beyond.
+        if k <= SINGLE_PASS_MAX_ARMS {
+            rng::argmax_by(rng, k, |i| means[i] + scale * inv[i])
+        } else {
+            rng::fill_argmax(rng, &mut self.index[..k], |i| means[i] + scale * inv[i])
         }
-        rng::argmax_random_ties(rng, &self.index)
     }
 
     #[inline]
