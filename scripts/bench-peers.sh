@@ -27,7 +27,7 @@ if [ "${RUST_PEERS:-0}" = 1 ]; then
   echo "## rust peers (../shared/peers/rust-peers)"
   (cd "$PEERS/rust-peers" && CARGO_TARGET_DIR="$TARGET" cargo build --release -q)
   for lib in rill pymab trashpanda; do
-    for algo in ucb1 ts; do "$TARGET/release/rust-peers" "$lib" "$algo" 100000 10 || true; done
+    for algo in ucb1 ts; do "$TARGET/release/rustpeers" "$lib" "$algo" 100000 10 || true; done
   done
 fi
 

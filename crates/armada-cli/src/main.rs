@@ -59,7 +59,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::List => {
-            print!("{}", output::listing());
+            emit(&output::listing());
             ExitCode::SUCCESS
         }
         Command::Run { spec, preset, out, threads, quiet, force } => {
@@ -137,18 +137,26 @@ fn run(exp: &Experiment, dir: &std::path::Path, threads: Option<usize>, quiet: b
     let summary = armada::summary::summarize(exp, &records);
     output::write_all(dir, exp, &records, &summary, elapsed, pool.current_num_threads())?;
     if quiet {
-        println!("{}", dir.display());
+        emit(&format!("{}\n", dir.display()));
     } else {
-        print!("{}", output::table(&summary));
-        println!(
-            "\n{} runs, {} steps in {:.2} s ({:.1} M steps/s, {} threads). Results in {}/",
+        emit(&output::table(&summary));
+        emit(&format!(
+            "\n{} runs, {} steps in {:.2} s ({:.1} M steps/s, {} threads). Results in {}/\n",
             exp.run_count(),
             total,
             elapsed,
             total as f64 / elapsed.max(1e-9) / 1e6,
             pool.current_num_threads(),
             dir.display()
-        );
+        ));
     }
     Ok(())
+}
+
+/// Writes to stdout. A closed pipe (`armada run … | head`) is not an error worth a panic: the
+/// results are already on disk, so the text is simply dropped.
+fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }

@@ -179,3 +179,18 @@ fn list_shows_every_policy_and_preset() {
         assert!(text.contains(name), "{name} missing from list");
     }
 }
+
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_armada"))
+        .arg("list")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("armada starts");
+    drop(child.stdout.take()); // the reader goes away before anything is read
+    let out = child.wait_with_output().expect("armada finishes");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+}
