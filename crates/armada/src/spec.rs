@@ -39,6 +39,10 @@ pub const DEFAULT_CHECKPOINTS: usize = 50;
 /// Default number of seeds (runs per environment × policy).
 pub const DEFAULT_SEEDS: u64 = 30;
 
+/// Upper bounds that keep a typo from asking for terabytes of records.
+pub const MAX_SEEDS: u64 = 1_000_000;
+pub const MAX_CHECKPOINTS: usize = 10_000;
+
 const TOP_KEYS: &[&str] = &["name", "horizon", "seeds", "seed", "checkpoints", "env", "policy"];
 const ENV_KEYS: &[&str] =
     &["name", "preset", "kind", "arms", "means", "sigma", "sigmas", "shuffle", "instance_seed", "horizon"];
@@ -147,8 +151,17 @@ pub fn parse_spec(text: &str, source: &str) -> Result<Experiment, SpecError> {
     let horizon =
         ctx.uint(&doc, "horizon", "", 1)?.ok_or_else(|| ctx.err("horizon", "is required (steps per run, >= 1)"))?;
     let seeds = ctx.uint(&doc, "seeds", "", 1)?.unwrap_or(DEFAULT_SEEDS);
+    if seeds > MAX_SEEDS {
+        return Err(ctx.err(
+            "seeds",
+            format!("is {seeds}; at most {MAX_SEEDS} runs per environment × policy (split larger sweeps)"),
+        ));
+    }
     let seed = ctx.uint(&doc, "seed", "", 0)?.unwrap_or(0);
     let checkpoints = ctx.uint(&doc, "checkpoints", "", 2)?.map(|c| c as usize).unwrap_or(DEFAULT_CHECKPOINTS);
+    if checkpoints > MAX_CHECKPOINTS {
+        return Err(ctx.err("checkpoints", format!("is {checkpoints}; at most {MAX_CHECKPOINTS}")));
+    }
     let tables = ctx.tables(&doc, "env")?;
     let mut envs = tables.iter().enumerate().map(|(i, t)| parse_env(&ctx, t, i)).collect::<Result<Vec<_>, _>>()?;
     // Automatic labels that collide (e.g. two 2-arm Bernoulli bandits) get "#1", "#2", … in
@@ -530,6 +543,11 @@ name = "thompson"
                 "horizon = \"ten\"\n[[env]]\npreset=\"bernoulli-hard\"\narms=3\n[[policy]]\nname=\"ucb\"",
                 "horizon",
                 "got a string",
+            ),
+            (
+                "horizon = 10\nseeds = 100000000\n[[env]]\npreset=\"bernoulli-hard\"\narms=3\n[[policy]]\nname=\"ucb\"",
+                "seeds",
+                "at most",
             ),
             ("horizon = 0\n[[env]]\npreset=\"bernoulli-hard\"\narms=3\n[[policy]]\nname=\"ucb\"", "horizon", ">= 1"),
             ("[[env]]\npreset=\"bernoulli-easy\"\narms=1", "env[0].arms", ">= 2"),

@@ -117,7 +117,7 @@ pub fn summarize(exp: &Experiment, records: &[RunRecord]) -> Summary {
         let gaps: Vec<f64> = group(e, 0).iter().filter_map(|r| r.min_gap).collect();
         let mean_min_gap = if gaps.is_empty() { None } else { Some(gaps.iter().sum::<f64>() / gaps.len() as f64) };
         let first = env.instantiate(exp.seed, 0);
-        let fixed = exp.seeds < 2 || first == env.instantiate(exp.seed, 1);
+        let fixed = exp.seeds < 2 || env.fixed_instance();
         environments.push(EnvInfo {
             env: env.label.clone(),
             identity: env.identity(),

@@ -132,6 +132,13 @@ impl EnvSpec {
         Instance::new(means, reward_model)
     }
 
+    /// Whether every seed index plays the same instance: pinned by `instance_seed`, or nothing
+    /// random in it (explicit means, no shuffle).
+    pub fn fixed_instance(&self) -> bool {
+        self.instance_seed.is_some()
+            || (!self.shuffle && !matches!(self.kind, EnvKind::Preset { preset, .. } if !preset.is_bernoulli()))
+    }
+
     /// The reward family, known before any instance is drawn.
     pub fn is_bernoulli(&self) -> bool {
         match &self.kind {
@@ -179,7 +186,7 @@ impl Instance {
         })
     }
 
-    /// Indices of the optimal arms (several when means tie).
+    /// Whether `arm` is optimal (several arms are when means tie).
     pub fn is_optimal(&self, arm: usize) -> bool {
         self.gaps[arm] == 0.0
     }
@@ -245,6 +252,12 @@ mod tests {
         assert_eq!(a, s.instantiate(7, 0));
         let fixed = EnvSpec { instance_seed: Some(3), ..s.clone() };
         assert_eq!(fixed.instantiate(7, 0), fixed.instantiate(9, 5));
+        assert!(fixed.fixed_instance() && !s.fixed_instance());
+        let plain = EnvSpec { shuffle: false, ..s.clone() };
+        assert!(plain.fixed_instance());
+        let drawn = spec(EnvKind::Preset { preset: EnvPreset::GaussianEasy, arms: 3 }, false);
+        assert!(!drawn.fixed_instance());
+        assert_ne!(drawn.instantiate(7, 0), drawn.instantiate(7, 1));
     }
 
     #[test]
