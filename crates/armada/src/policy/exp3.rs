@@ -19,7 +19,7 @@
 //! exactly the one the arm was drawn with. The weights are exp(−η (L̂_a − min L̂)), so the
 //! largest weight is 1 and nothing overflows; a step costs K exponentials and no allocation.
 
-use super::{BanditInfo, Policy, loss_of};
+use super::{BanditInfo, Policy, add_loss_estimate, loss_of};
 use crate::rng::{self, Stream};
 
 /// The default learning rate √(2 ln K / (K T)) (Lattimore & Szepesvári 2020, Thm 11.2;
@@ -110,12 +110,7 @@ impl Policy for Exp3 {
 
     #[inline]
     fn update(&mut self, arm: usize, reward: f64, _rng: &mut Stream) {
-        let loss = loss_of(reward, self.range);
-        // p_arm > 0 because the arm was drawn from `probs`. The cap keeps L̂ finite, so
-        // L̂ − min L̂ is never ∞ − ∞ (an arm drawn with a subnormal probability could
-        // otherwise push its estimate to +∞).
-        let l = &mut self.cum_loss[arm];
-        *l = (*l + loss / self.probs[arm]).min(f64::MAX);
+        add_loss_estimate(&mut self.cum_loss[arm], loss_of(reward, self.range), self.probs[arm]);
         self.recompute();
     }
 }
@@ -172,10 +167,8 @@ impl Policy for Exp3Ix {
 
     #[inline]
     fn update(&mut self, arm: usize, reward: f64, _rng: &mut Stream) {
-        let loss = loss_of(reward, self.range);
-        // As in EXP3: p_arm > 0 since the arm was drawn; the cap keeps L̂ finite.
-        let l = &mut self.cum_loss[arm];
-        *l = (*l + loss / (self.probs[arm] + self.gamma)).min(f64::MAX);
+        let denom = self.probs[arm] + self.gamma;
+        add_loss_estimate(&mut self.cum_loss[arm], loss_of(reward, self.range), denom);
         exponential_weights(&self.cum_loss, self.eta, &mut self.probs);
     }
 }
@@ -183,7 +176,8 @@ impl Policy for Exp3Ix {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::env::{BernoulliEnv, Environment, RewardModel};
+    use crate::env::RewardModel;
+    use crate::policy::testing::expected_regret;
     use crate::rng::Role;
     use proptest::prelude::*;
 
@@ -271,30 +265,15 @@ mod tests {
         assert!((p.probabilities()[1] - (1.0 - q0)).abs() < 1e-14);
     }
 
-    /// Mean over `seeds` runs of the expected pseudo-regret Σ_t ⟨p_t, Δ⟩ on a Bernoulli
-    /// instance, where p_t is the distribution the arm of step t was drawn from.
+    /// [`expected_regret`] with this module's seed tag.
     fn stochastic_regret<P: Policy>(
         means: &[f64],
         horizon: u64,
         seeds: u64,
-        mut make: impl FnMut() -> P,
+        make: impl FnMut() -> P,
         probs: impl Fn(&P) -> &[f64],
     ) -> f64 {
-        let best = means.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let mut total = 0.0;
-        for seed in 0..seeds {
-            let mut policy = make();
-            let mut env = BernoulliEnv { means };
-            let mut rewards = rng::stream(seed, Role::Reward, &["exp3-test"], 0);
-            let mut prng = rng::stream(seed, Role::Policy, &["exp3-test"], 0);
-            for _ in 0..horizon {
-                total += probs(&policy).iter().zip(means).map(|(p, m)| p * (best - m)).sum::<f64>();
-                let a = policy.select(&mut prng);
-                let r = env.pull(a, &mut rewards);
-                policy.update(a, r, &mut prng);
-            }
-        }
-        total / seeds as f64
+        expected_regret(means, horizon, seeds, (0, "exp3-test"), make, probs)
     }
 
     #[test]

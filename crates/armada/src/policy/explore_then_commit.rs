@@ -95,7 +95,8 @@ impl Policy for ExploreThenCommit {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::env::{BernoulliEnv, Environment, RewardModel};
+    use crate::env::RewardModel;
+    use crate::policy::testing::pull_counts;
     use crate::rng::Role;
 
     fn info(arms: usize, horizon: u64, model: &RewardModel) -> BanditInfo<'_> {
@@ -179,19 +180,10 @@ mod tests {
         // Hoeffding gives P ≤ exp(-2·377·0.2²)·2 ≈ 2e-13, so every seed must pull arm 0 exactly
         // 377 times (optimal share 4623/5000 = 0.9246).
         let b = RewardModel::Bernoulli;
-        let means = [0.3, 0.7];
         for s in 0..50 {
-            let mut p = ExploreThenCommit::new(&info(2, 5000, &b), None);
-            let mut env = BernoulliEnv { means: &means };
-            let mut r_rng = rng::stream(2024, Role::Reward, &["etc-2arm"], s);
-            let mut p_rng = rng::stream(2024, Role::Policy, &["etc-2arm"], s);
-            let mut pulls = [0u64; 2];
-            for _ in 0..5000 {
-                let a = p.select(&mut p_rng);
-                pulls[a] += 1;
-                let r = env.pull(a, &mut r_rng);
-                p.update(a, r, &mut p_rng);
-            }
+            let pulls = pull_counts(&[0.3, 0.7], 5000, 1, (2024 + s, "etc-2arm"), || {
+                ExploreThenCommit::new(&info(2, 5000, &b), None)
+            });
             assert_eq!(pulls, [377, 4623], "seed {s}");
         }
     }

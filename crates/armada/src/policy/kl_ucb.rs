@@ -326,6 +326,7 @@ impl Policy for KlUcb {
 mod tests {
     use super::*;
     use crate::env::{BernoulliEnv, Environment, RewardModel};
+    use crate::policy::testing::optimal_share;
     use crate::rng::Role;
 
     #[test]
@@ -515,23 +516,8 @@ mod tests {
         // KL = 0.4·ln(7/3) = 0.339 and ln 5000 = 8.5, so ≈ 25 pulls plus lower-order terms. An
         // average optimal share above 0.95 (at most 250 pulls of arm 0) leaves a wide margin.
         let m = RewardModel::Bernoulli;
-        let means = [0.3, 0.7];
-        let mut share = 0.0;
-        for s in 0..50 {
-            let info = BanditInfo { arms: 2, horizon: 5000, reward_model: &m };
-            let mut p = KlUcb::new(&info, true, 0.0);
-            let mut env = BernoulliEnv { means: &means };
-            let mut r_rng = rng::stream(41, Role::Reward, &["klucb-2arm"], s);
-            let mut p_rng = rng::stream(41, Role::Policy, &["klucb-2arm"], s);
-            let mut good = 0u64;
-            for _ in 0..5000 {
-                let a = p.select(&mut p_rng);
-                good += a as u64;
-                let r = env.pull(a, &mut r_rng);
-                p.update(a, r, &mut p_rng);
-            }
-            share += good as f64 / 5000.0 / 50.0;
-        }
+        let info = BanditInfo { arms: 2, horizon: 5000, reward_model: &m };
+        let share = optimal_share(&[0.3, 0.7], 5000, 50, (41, "klucb-2arm"), || KlUcb::new(&info, true, 0.0));
         assert!(share > 0.95, "{share}");
     }
 }

@@ -17,6 +17,8 @@ mod kl_ucb;
 mod moss;
 mod random;
 mod successive_elimination;
+#[cfg(test)]
+pub(crate) mod testing;
 mod thompson;
 mod tsallis_inf;
 mod ucb;
@@ -470,6 +472,15 @@ impl PolicySpec {
             other => unreachable!("policy registry names an unknown algorithm {other}"),
         }
     }
+}
+
+/// Adds an importance-weighted loss estimate `loss / denom` to a cumulative estimate L̂ (the
+/// EXP3 family and Tsallis-INF). `denom` is the probability the arm was drawn with (plus
+/// EXP3-IX's γ), so it is positive. The cap keeps L̂ finite, so L̂ − min L̂ is never ∞ − ∞ (an
+/// arm drawn with a subnormal probability could otherwise push its estimate to +∞).
+#[inline(always)]
+pub(crate) fn add_loss_estimate(cum_loss: &mut f64, loss: f64, denom: f64) {
+    *cum_loss = (*cum_loss + loss / denom).min(f64::MAX);
 }
 
 /// Maps a reward to a loss in [0, 1] for the adversarial policies.

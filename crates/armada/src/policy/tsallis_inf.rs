@@ -33,7 +33,7 @@
 //! (which is 2/√p_best, and so moves little from step to step), and bisection is only a
 //! safeguard.
 
-use super::{BanditInfo, Policy, loss_of};
+use super::{BanditInfo, Policy, add_loss_estimate, loss_of};
 use crate::rng::{self, Stream};
 
 /// Stop when |Σp − 1| is below this (then renormalise).
@@ -178,10 +178,7 @@ impl Policy for TsallisInf {
 
     #[inline]
     fn update(&mut self, arm: usize, reward: f64, _rng: &mut Stream) {
-        let loss = loss_of(reward, self.range);
-        // p_arm > 0 because the arm was drawn from `probs`; the cap keeps L̂ finite.
-        let l = &mut self.cum_loss[arm];
-        *l = (*l + loss / self.probs[arm]).min(f64::MAX);
+        add_loss_estimate(&mut self.cum_loss[arm], loss_of(reward, self.range), self.probs[arm]);
         self.t += 1;
         self.recompute();
     }
@@ -192,6 +189,7 @@ mod tests {
     use super::*;
     use crate::env::{BernoulliEnv, Environment, RewardModel};
     use crate::policy::Exp3;
+    use crate::policy::testing::expected_regret;
     use crate::rng::Role;
     use proptest::prelude::*;
 
@@ -394,30 +392,15 @@ mod tests {
         assert!(q.iter().all(|&x| x <= q[9]), "{q:?}");
     }
 
-    /// Mean over `seeds` runs of the expected pseudo-regret Σ_t ⟨p_t, Δ⟩ on a Bernoulli
-    /// instance, where p_t is the distribution the arm of step t was drawn from.
+    /// [`expected_regret`] with this module's seed tag.
     fn stochastic_regret<P: Policy>(
         means: &[f64],
         horizon: u64,
         seeds: u64,
-        mut make: impl FnMut() -> P,
+        make: impl FnMut() -> P,
         probs: impl Fn(&P) -> &[f64],
     ) -> f64 {
-        let best = means.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let mut total = 0.0;
-        for seed in 0..seeds {
-            let mut policy = make();
-            let mut env = BernoulliEnv { means };
-            let mut rewards = rng::stream(seed, Role::Reward, &["tsallis-test"], 0);
-            let mut prng = rng::stream(seed, Role::Policy, &["tsallis-test"], 0);
-            for _ in 0..horizon {
-                total += probs(&policy).iter().zip(means).map(|(p, m)| p * (best - m)).sum::<f64>();
-                let a = policy.select(&mut prng);
-                let r = env.pull(a, &mut rewards);
-                policy.update(a, r, &mut prng);
-            }
-        }
-        total / seeds as f64
+        expected_regret(means, horizon, seeds, (0, "tsallis-test"), make, probs)
     }
 
     #[test]
