@@ -2,6 +2,7 @@
 //! the terminal table. All science lives in `armada` (core).
 
 mod output;
+mod report;
 
 use anyhow::Context;
 use armada::harness::{Experiment, run_experiment};
@@ -18,6 +19,7 @@ Examples:
   armada run examples/quickstart.toml            run a spec, write runs/quickstart/
   armada run --preset banditbench-mab --out bb   the BanditBench numeric grid into ./bb
   armada run spec.toml --threads 1 --force       one thread, overwrite an earlier output
+  armada report runs/quickstart                  (re)write runs/quickstart/report.html
   armada list                                    environments, policies, presets, parameters";
 
 #[derive(Parser)]
@@ -50,6 +52,14 @@ enum Command {
         /// Overwrite the output files if the directory already holds results.
         #[arg(long)]
         force: bool,
+        /// Do not write report.html and figures/ at the end.
+        #[arg(long)]
+        no_report: bool,
+    },
+    /// Write DIR/report.html (self-contained) and DIR/figures/*.svg for a finished run.
+    Report {
+        /// An output directory written by `armada run`.
+        dir: PathBuf,
     },
     /// List environments, policies (with parameters and defaults) and experiment presets.
     List,
@@ -62,7 +72,17 @@ fn main() -> ExitCode {
             emit(&output::listing());
             ExitCode::SUCCESS
         }
-        Command::Run { spec, preset, out, threads, quiet, force } => {
+        Command::Report { dir } => match report::load(&dir).and_then(|data| report::write(&dir, &data)) {
+            Ok(()) => {
+                emit(&format!("{}\n", dir.join("report.html").display()));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Run { spec, preset, out, threads, quiet, force, no_report } => {
             let exp = match load(spec.as_ref(), preset.as_deref()) {
                 Ok(exp) => exp,
                 Err(e) => {
@@ -86,7 +106,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             }
-            match run(&exp, &dir, threads, quiet) {
+            match run(&exp, &dir, threads, quiet, !no_report) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e:#}");
@@ -113,7 +133,13 @@ fn load(spec_path: Option<&PathBuf>, preset: Option<&str>) -> Result<Experiment,
     }
 }
 
-fn run(exp: &Experiment, dir: &std::path::Path, threads: Option<usize>, quiet: bool) -> anyhow::Result<()> {
+fn run(
+    exp: &Experiment,
+    dir: &std::path::Path,
+    threads: Option<usize>,
+    quiet: bool,
+    with_report: bool,
+) -> anyhow::Result<()> {
     let mut builder = rayon::ThreadPoolBuilder::new();
     if let Some(n) = threads {
         builder = builder.num_threads(n);
@@ -136,6 +162,14 @@ fn run(exp: &Experiment, dir: &std::path::Path, threads: Option<usize>, quiet: b
     bar.finish_and_clear();
     let summary = armada::summary::summarize(exp, &records);
     output::write_all(dir, exp, &records, &summary, elapsed, pool.current_num_threads())?;
+    if with_report {
+        let data = report::ReportData {
+            spec: armada::spec::to_toml(exp),
+            curves: summary.curves.clone(),
+            summary: summary.clone(),
+        };
+        report::write(dir, &data)?;
+    }
     if quiet {
         emit(&format!("{}\n", dir.display()));
     } else {

@@ -10,7 +10,8 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 /// The files an experiment writes; their presence marks a directory as holding results.
-pub const RESULT_FILES: &[&str] = &["spec.toml", "summary.json", "curves.csv", "runs.csv", "timing.json"];
+pub const RESULT_FILES: &[&str] =
+    &["spec.toml", "summary.json", "curves.csv", "runs.csv", "timing.json", "report.html"];
 
 pub enum DirError {
     /// The directory already holds results and `--force` was not given.

@@ -57,7 +57,9 @@ fn output_files_are_identical_across_thread_counts_and_reruns() {
         let o = armada(&["run", &spec, "--out", out.to_str().unwrap(), "--threads", threads, "--quiet"]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
-    for f in ["spec.toml", "summary.json", "curves.csv", "runs.csv"] {
+    for f in
+        ["spec.toml", "summary.json", "curves.csv", "runs.csv", "report.html", "figures/regret-bernoulli-hard-k5.svg"]
+    {
         assert_eq!(read(&a, f), read(&b, f), "{f} differs between 1 and 2 threads");
     }
     // The filled-in spec reproduces the run exactly.

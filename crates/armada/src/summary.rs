@@ -7,11 +7,11 @@
 
 use crate::harness::{Experiment, RunRecord};
 use crate::metrics::{self, RegretFit};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 
 /// Everything an experiment measured, aggregated.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Summary {
     pub name: String,
     pub seed: u64,
@@ -21,12 +21,13 @@ pub struct Summary {
     /// Each policy's win-rate aggregated over all environments.
     pub win_rates: Vec<WinRate>,
     pub environments: Vec<EnvInfo>,
+    /// The curves behind `curves.csv` (not part of `summary.json`).
     #[serde(skip)]
     pub curves: Vec<Curve>,
 }
 
 /// The aggregate of one environment × policy.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ResultRow {
     pub env: String,
     pub policy: String,
@@ -64,7 +65,7 @@ pub struct ResultRow {
 }
 
 /// A policy's win-rate over all environments.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct WinRate {
     pub policy: String,
     pub wins: usize,
@@ -73,13 +74,13 @@ pub struct WinRate {
 }
 
 /// What an environment was.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EnvInfo {
     pub env: String,
     pub identity: String,
     pub arms: usize,
     pub horizon: u64,
-    pub reward: &'static str,
+    pub reward: String,
     /// The arm means when every seed index uses the same instance; None otherwise.
     pub means: Option<Vec<f64>>,
     /// Mean over seeds of the smallest positive gap (the Δmin of the regret fit).
@@ -123,7 +124,7 @@ pub fn summarize(exp: &Experiment, records: &[RunRecord]) -> Summary {
             identity: env.identity(),
             arms: env.arms(),
             horizon,
-            reward: if env.is_bernoulli() { "bernoulli" } else { "gaussian" },
+            reward: if env.is_bernoulli() { "bernoulli" } else { "gaussian" }.to_string(),
             means: fixed.then(|| first.means.clone()),
             mean_min_gap,
         });
@@ -234,7 +235,7 @@ impl Summary {
 
     /// `curves.csv`: env, policy, t, mean_regret, ci95_regret, min_frac, opt_frac.
     pub fn curves_csv(&self) -> String {
-        let mut out = String::from("env,policy,t,mean_regret,ci95_regret,min_frac,opt_frac\n");
+        let mut out = format!("{CURVES_HEADER}\n");
         for c in &self.curves {
             let (e, p) = (csv_field(&c.env), csv_field(&c.policy));
             for i in 0..c.t.len() {
@@ -251,6 +252,73 @@ impl Summary {
         }
         out
     }
+}
+
+/// The header line of `curves.csv`.
+pub const CURVES_HEADER: &str = "env,policy,t,mean_regret,ci95_regret,min_frac,opt_frac";
+
+/// Reads back a `curves.csv` written by [`Summary::curves_csv`]: one [`Curve`] per environment ×
+/// policy, in file order. The error names the line.
+pub fn parse_curves_csv(text: &str) -> Result<Vec<Curve>, String> {
+    let mut lines = text.lines().enumerate();
+    match lines.next() {
+        Some((_, CURVES_HEADER)) => {}
+        _ => return Err(format!("line 1: not a curves.csv header ({CURVES_HEADER})")),
+    }
+    let mut curves: Vec<Curve> = Vec::new();
+    for (i, line) in lines {
+        let fields = split_csv_line(line);
+        if fields.len() != 7 {
+            return Err(format!("line {}: expected 7 fields, found {}", i + 1, fields.len()));
+        }
+        let num = |j: usize| -> Result<f64, String> {
+            fields[j]
+                .parse::<f64>()
+                .map_err(|_| format!("line {}: field {} is not a number: {:?}", i + 1, j + 1, fields[j]))
+        };
+        let t = fields[2].parse::<u64>().map_err(|_| format!("line {}: t is not a whole number", i + 1))?;
+        let ci = if fields[4].is_empty() { None } else { Some(num(4)?) };
+        let same = curves.last().is_some_and(|c| c.env == fields[0] && c.policy == fields[1]);
+        if !same {
+            curves.push(Curve {
+                env: fields[0].clone(),
+                policy: fields[1].clone(),
+                t: Vec::new(),
+                mean_regret: Vec::new(),
+                ci95_regret: Vec::new(),
+                min_frac: Vec::new(),
+                opt_frac: Vec::new(),
+            });
+        }
+        let c = curves.last_mut().expect("pushed above");
+        c.t.push(t);
+        c.mean_regret.push(num(3)?);
+        c.ci95_regret.push(ci);
+        c.min_frac.push(num(5)?);
+        c.opt_frac.push(num(6)?);
+    }
+    Ok(curves)
+}
+
+/// Splits one CSV line as written by [`csv_field`] (double-quoted fields, "" for a quote).
+fn split_csv_line(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => out.push(std::mem::take(&mut cur)),
+            (c, _) => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out
 }
 
 /// `runs.csv`: one row per run — env, policy, seed (index), regret (at the horizon), reward,
@@ -276,6 +344,37 @@ pub fn runs_csv(exp: &Experiment, records: &[RunRecord]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn curves_csv_round_trips() {
+        let c = Curve {
+            env: "a,b".into(),
+            policy: "ucb(alpha=1,\"x\")".into(),
+            t: vec![1, 10],
+            mean_regret: vec![0.5, 2.25],
+            ci95_regret: vec![None, Some(0.125)],
+            min_frac: vec![0.0, 1.0],
+            opt_frac: vec![0.5, 0.75],
+        };
+        let s = Summary {
+            name: "x".into(),
+            seed: 0,
+            seeds: 1,
+            results: vec![],
+            win_rates: vec![],
+            environments: vec![],
+            curves: vec![c.clone(), Curve { env: "e2".into(), ..c.clone() }],
+        };
+        let back = parse_curves_csv(&s.curves_csv()).unwrap();
+        assert_eq!(back.len(), 2);
+        assert_eq!((back[0].env.as_str(), back[0].policy.as_str()), (c.env.as_str(), c.policy.as_str()));
+        assert_eq!(back[0].t, c.t);
+        assert_eq!(back[0].ci95_regret, c.ci95_regret);
+        assert_eq!(back[1].env, "e2");
+        assert!(parse_curves_csv("nope\n").unwrap_err().contains("line 1"));
+        let bad = "env,policy,t,mean_regret,ci95_regret,min_frac,opt_frac\ne,p,1,x,,0,0\n";
+        assert!(parse_curves_csv(bad).unwrap_err().contains("line 2"));
+    }
 
     #[test]
     fn csv_fields_are_quoted_when_needed() {

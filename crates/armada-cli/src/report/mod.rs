@@ -1,0 +1,396 @@
+//! `armada report`: a self-contained HTML report (inline SVG, inline CSS and a few lines of
+//! inline script for sorting; nothing fetched) and the same figures as files under `figures/`,
+//! built from an output directory's `summary.json`, `curves.csv` and `spec.toml`.
+
+mod svg;
+
+use anyhow::{Context, bail};
+use armada::summary::{Curve, ResultRow, Summary, parse_curves_csv};
+use std::fmt::Write as _;
+use std::path::Path;
+use svg::{LinePlot, Series, escape};
+
+/// Everything a report is drawn from.
+pub struct ReportData {
+    pub summary: Summary,
+    pub curves: Vec<Curve>,
+    pub spec: String,
+}
+
+/// Reads a result directory written by `armada run`.
+pub fn load(dir: &Path) -> anyhow::Result<ReportData> {
+    let read = |name: &str| {
+        let p = dir.join(name);
+        std::fs::read_to_string(&p)
+            .with_context(|| format!("reading {} (is {} an armada output directory?)", p.display(), dir.display()))
+    };
+    let summary: Summary = serde_json::from_str(&read("summary.json")?)
+        .with_context(|| format!("{}: not a summary written by armada", dir.join("summary.json").display()))?;
+    let curves = parse_curves_csv(&read("curves.csv")?)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", dir.join("curves.csv").display()))?;
+    let spec = read("spec.toml")?;
+    Ok(ReportData { summary, curves, spec })
+}
+
+/// A named figure: file stem and SVG text.
+pub struct Figure {
+    /// The environment it belongs to; None for the figures over all environments.
+    pub env: Option<String>,
+    pub name: String,
+    pub caption: String,
+    pub svg: String,
+}
+
+/// A file-name-safe version of a label.
+fn slug(s: &str) -> String {
+    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '_' }).collect()
+}
+
+/// File-name stems of the environments, in order; made unique with the environment's index
+/// when two labels map to the same stem.
+fn env_stems(data: &ReportData) -> Vec<String> {
+    let stems: Vec<String> = data.summary.environments.iter().map(|e| slug(&e.env)).collect();
+    stems
+        .iter()
+        .enumerate()
+        .map(|(i, s)| if stems.iter().filter(|t| *t == s).count() > 1 { format!("{s}-{}", i + 1) } else { s.clone() })
+        .collect()
+}
+
+fn env_curves<'a>(data: &'a ReportData, env: &str) -> Vec<&'a Curve> {
+    data.curves.iter().filter(|c| c.env == env).collect()
+}
+
+fn rows_of<'a>(data: &'a ReportData, env: &str) -> Vec<&'a ResultRow> {
+    data.summary.results.iter().filter(|r| r.env == env).collect()
+}
+
+/// The figures of one environment: regret (linear and log x), OptFrac, MinFrac, the
+/// regret-shape fit and the pull shares by arm rank.
+fn env_figures(data: &ReportData, env: &str, e: &str) -> Vec<Figure> {
+    let curves = env_curves(data, env);
+    let rows = rows_of(data, env);
+    let regret = |log_x: bool| LinePlot {
+        title: format!("Cumulative regret — {env}"),
+        x_label: if log_x { "step t (log scale)".into() } else { "step t".into() },
+        y_label: "pseudo-regret (mean, 95% CI)".into(),
+        log_x,
+        series: curves
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Series {
+                name: c.policy.clone(),
+                points: c.t.iter().zip(&c.mean_regret).map(|(&t, &m)| (t as f64, m)).collect(),
+                band: Some(
+                    c.t.iter()
+                        .zip(&c.mean_regret)
+                        .zip(&c.ci95_regret)
+                        .map(|((&t, &m), ci)| {
+                            let h = ci.unwrap_or(0.0);
+                            (t as f64, m - h, m + h)
+                        })
+                        .collect(),
+                ),
+                dashed: false,
+                slot: i,
+            })
+            .collect(),
+    };
+    let fraction = |title: &str, pick: fn(&Curve) -> &Vec<f64>| LinePlot {
+        title: format!("{title} — {env}"),
+        x_label: "step t (log scale)".into(),
+        y_label: format!("{title} (mean over seeds)"),
+        log_x: true,
+        series: curves
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Series {
+                name: c.policy.clone(),
+                points: c.t.iter().zip(pick(c)).map(|(&t, &v)| (t as f64, v)).collect(),
+                band: None,
+                dashed: false,
+                slot: i,
+            })
+            .collect(),
+    };
+    let gap = data
+        .summary
+        .environments
+        .iter()
+        .find(|x| x.env == env)
+        .and_then(|x| x.mean_min_gap)
+        .filter(|g| *g > 0.0)
+        .unwrap_or(1.0);
+    let mut fit_series = Vec::new();
+    for (i, c) in curves.iter().enumerate() {
+        fit_series.push(Series {
+            name: c.policy.clone(),
+            points: c.t.iter().zip(&c.mean_regret).map(|(&t, &m)| (t as f64, m)).collect(),
+            band: None,
+            dashed: false,
+            slot: i,
+        });
+        if let Some(r) = rows.iter().find(|r| r.policy == c.policy)
+            && let (Some(beta), Some(l1), Some(l2)) = (r.fit_beta, r.fit_lambda1, r.fit_lambda2)
+        {
+            let alpha = r.fit_alpha.unwrap_or(0.0);
+            let f = |t: f64| l1 * t.max(1.0).ln().powf(alpha) / gap + beta * t + l2;
+            fit_series.push(Series {
+                name: format!("fit α={} β={:.2e}", r.fit_alpha.map_or("–".into(), |a| format!("{a:.2}")), beta),
+                points: c.t.iter().map(|&t| (t as f64, f(t as f64))).collect(),
+                band: None,
+                dashed: true,
+                slot: i,
+            });
+        }
+    }
+    let fit = LinePlot {
+        title: format!("Regret shape fit — {env}"),
+        x_label: "step t".into(),
+        y_label: "mean pseudo-regret".into(),
+        log_x: false,
+        series: fit_series,
+    };
+    let pulls = LinePlot {
+        title: format!("Pulls by arm rank — {env}"),
+        x_label: "arm rank by true mean (1 = best)".into(),
+        y_label: "share of pulls".into(),
+        log_x: false,
+        series: rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| Series {
+                name: r.policy.clone(),
+                points: r.pull_share_by_rank.iter().enumerate().map(|(k, &v)| ((k + 1) as f64, v)).collect(),
+                band: None,
+                dashed: false,
+                slot: i,
+            })
+            .collect(),
+    };
+    vec![
+        Figure {
+            env: Some(env.to_string()),
+            name: format!("regret-{e}"),
+            caption: "Cumulative pseudo-regret, mean with 95% CI band".into(),
+            svg: regret(false).to_svg(),
+        },
+        Figure {
+            env: Some(env.to_string()),
+            name: format!("regret-log-{e}"),
+            caption: "The same on a logarithmic time axis".into(),
+            svg: regret(true).to_svg(),
+        },
+        Figure {
+            env: Some(env.to_string()),
+            name: format!("optfrac-{e}"),
+            caption: "OptFrac: share of pulls of an optimal arm".into(),
+            svg: fraction("OptFrac", |c| &c.opt_frac).to_svg(),
+        },
+        Figure {
+            env: Some(env.to_string()),
+            name: format!("minfrac-{e}"),
+            caption: "MinFrac: K × (pulls of the least-pulled arm) / t".into(),
+            svg: fraction("MinFrac", |c| &c.min_frac).to_svg(),
+        },
+        Figure {
+            env: Some(env.to_string()),
+            name: format!("fit-{e}"),
+            caption: "Mean regret (solid) and the fitted λ1·ln(t)^α/Δmin + β·t + λ2 (dashed)".into(),
+            svg: fit.to_svg(),
+        },
+        Figure {
+            env: Some(env.to_string()),
+            name: format!("pulls-{e}"),
+            caption: "Action histogram: share of pulls by the arm's rank".into(),
+            svg: pulls.to_svg(),
+        },
+    ]
+}
+
+/// The overall win-rate figures: the policy × policy matrix (share of environments where the
+/// row significantly beats the column) and the bar chart of each policy's win-rate.
+fn win_figures(data: &ReportData) -> Vec<Figure> {
+    let policies: Vec<String> = data.summary.win_rates.iter().map(|w| w.policy.clone()).collect();
+    let envs: Vec<&str> = data.summary.environments.iter().map(|e| e.env.as_str()).collect();
+    let matrix: Vec<Vec<Option<f64>>> = policies
+        .iter()
+        .map(|p| {
+            policies
+                .iter()
+                .map(|q| {
+                    (p != q).then(|| {
+                        let wins =
+                            data.summary.results.iter().filter(|r| &r.policy == p && r.beats.contains(q)).count();
+                        wins as f64 / envs.len().max(1) as f64
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    let mut order: Vec<(String, f64)> =
+        data.summary.win_rates.iter().map(|w| (w.policy.clone(), w.win_rate.unwrap_or(0.0))).collect();
+    order.sort_by(|a, b| b.1.total_cmp(&a.1));
+    vec![
+        Figure {
+            env: None,
+            name: "winrate-matrix".into(),
+            caption: "Row beats column (one-sided Welch t-test, p < 0.05): % of environments".into(),
+            svg: svg::heatmap("Pairwise wins (% of environments)", &policies, &matrix),
+        },
+        Figure {
+            env: None,
+            name: "winrate".into(),
+            caption: "Win-rate: significant wins / comparisons over all environments".into(),
+            svg: svg::bars("Overall win-rate", "win-rate", &order),
+        },
+    ]
+}
+
+/// Every figure of the report, in display order: win-rates first, then per environment.
+pub fn figures(data: &ReportData) -> Vec<Figure> {
+    let mut figs = win_figures(data);
+    for (e, stem) in data.summary.environments.iter().zip(env_stems(data)) {
+        figs.extend(env_figures(data, &e.env, &stem));
+    }
+    figs
+}
+
+fn opt_num(x: Option<f64>, digits: usize) -> String {
+    x.map_or("–".into(), |v| format!("{v:.digits$}"))
+}
+
+/// The report page.
+pub fn html(data: &ReportData, figs: &[Figure]) -> String {
+    let s = &data.summary;
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Armada report — {name}</title><style>{CSS}</style></head><body><h1>Armada report — {name}</h1><p class="meta">{seeds} seeds per environment × policy, master seed {seed}. Regret is exact pseudo-regret Σ(μ* − μ<sub>a<sub>t</sub></sub>); ± is the 95% Student-t interval over seeds.</p>"#,
+        name = escape(&s.name),
+        seeds = s.seeds,
+        seed = s.seed,
+    );
+    h.push_str(r#"<h2 id="summary">Summary</h2><p class="hint">Click a column header to sort.</p><table class="sortable" id="summary-table"><thead><tr>"#);
+    for col in [
+        "env",
+        "policy",
+        "horizon",
+        "regret",
+        "± 95% CI",
+        "reward",
+        "OptFrac",
+        "MinFrac",
+        "win-rate",
+        "fit α",
+        "fit β",
+        "fit R²",
+        "shape",
+    ] {
+        let _ = write!(h, "<th>{col}</th>");
+    }
+    h.push_str("</tr></thead><tbody>");
+    for r in &s.results {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.3}</td><td>{:.3}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&r.env),
+            escape(&r.policy),
+            r.horizon,
+            format_args!("{:.2}", r.mean_regret),
+            opt_num(r.ci95_regret, 2),
+            r.mean_reward,
+            r.opt_frac,
+            r.min_frac,
+            r.win_rate.map_or("–".into(), |w| format!("{:.0}%", 100.0 * w)),
+            opt_num(r.fit_alpha, 2),
+            r.fit_beta.map_or("–".into(), |b| format!("{b:.2e}")),
+            opt_num(r.fit_r2, 3),
+            match r.sublinear {
+                Some(true) => "sub-linear",
+                Some(false) => "linear",
+                None => "–",
+            }
+        );
+    }
+    h.push_str("</tbody></table>");
+    h.push_str(r#"<h2 id="win-rates">Win-rates</h2><div class="figs">"#);
+    for f in figs.iter().filter(|f| f.env.is_none()) {
+        figure_html(&mut h, f);
+    }
+    h.push_str("</div>");
+    for (e, stem) in s.environments.iter().zip(env_stems(data)) {
+        let _ = write!(
+            h,
+            r#"<h2 id="env-{}">{}</h2><p class="meta">{} arms, horizon {}, {} rewards; {}{}</p><div class="figs">"#,
+            stem,
+            escape(&e.env),
+            e.arms,
+            e.horizon,
+            escape(&e.reward),
+            match &e.means {
+                Some(m) => format!("means {}", escape(&format!("{m:?}"))),
+                None => "a fresh instance per seed".into(),
+            },
+            e.mean_min_gap.map_or(String::new(), |g| format!("; mean smallest gap Δmin = {g:.4}")),
+        );
+        for f in figs.iter().filter(|f| f.env.as_deref() == Some(e.env.as_str())) {
+            figure_html(&mut h, f);
+        }
+        h.push_str("</div>");
+    }
+    h.push_str(r#"<h2 id="environments">Environments</h2><table><thead><tr><th>env</th><th>identity</th><th>arms</th><th>horizon</th><th>means</th></tr></thead><tbody>"#);
+    for e in &s.environments {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&e.env),
+            escape(&e.identity),
+            e.arms,
+            e.horizon,
+            e.means.as_ref().map_or("per seed".into(), |m| escape(&format!("{m:?}")))
+        );
+    }
+    h.push_str("</tbody></table>");
+    let _ = write!(
+        h,
+        r#"<h2 id="spec">Spec</h2><p class="hint">Save as a file and run <code>armada run FILE</code> to repeat this experiment exactly.</p><pre>{}</pre><script>{SORT_JS}</script></body></html>"#,
+        escape(&data.spec)
+    );
+    h.push('\n');
+    h
+}
+
+fn figure_html(h: &mut String, f: &Figure) {
+    let _ =
+        write!(h, r#"<figure id="fig-{}">{}<figcaption>{}</figcaption></figure>"#, f.name, f.svg, escape(&f.caption));
+}
+
+const CSS: &str = "body{font-family:sans-serif;margin:2em auto;max-width:1440px;padding:0 1em;color:#222}\
+table{border-collapse:collapse;margin:1em 0;font-size:13px}th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}\
+td:first-child,td:nth-child(2){text-align:left}th{background:#f0f0f0;cursor:pointer}\
+.figs{display:flex;flex-wrap:wrap;gap:8px}figure{margin:0}figcaption{font-size:12px;color:#555;max-width:680px}\
+.meta,.hint{color:#555;font-size:13px}pre{background:#f7f7f7;padding:1em;overflow:auto}";
+
+const SORT_JS: &str = "document.querySelectorAll('table.sortable').forEach(function(t){\
+t.querySelectorAll('th').forEach(function(th,i){var asc=true;th.addEventListener('click',function(){\
+var b=t.tBodies[0],rows=Array.prototype.slice.call(b.rows);\
+rows.sort(function(x,y){var a=x.cells[i].textContent,c=y.cells[i].textContent,p=parseFloat(a),q=parseFloat(c);\
+var r=(!isNaN(p)&&!isNaN(q))?p-q:a.localeCompare(c);return asc?r:-r;});\
+asc=!asc;rows.forEach(function(r){b.appendChild(r);});});});});";
+
+/// Writes `report.html` and `figures/*.svg` into `dir`.
+pub fn write(dir: &Path, data: &ReportData) -> anyhow::Result<()> {
+    if data.summary.results.is_empty() {
+        bail!("{}: the summary has no results to report", dir.display());
+    }
+    let figs = figures(data);
+    let fig_dir = dir.join("figures");
+    std::fs::create_dir_all(&fig_dir).with_context(|| format!("creating {}", fig_dir.display()))?;
+    for f in &figs {
+        let p = fig_dir.join(format!("{}.svg", f.name));
+        std::fs::write(&p, &f.svg).with_context(|| format!("writing {}", p.display()))?;
+    }
+    let p = dir.join("report.html");
+    std::fs::write(&p, html(data, &figs)).with_context(|| format!("writing {}", p.display()))
+}

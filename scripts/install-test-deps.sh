@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs beyond the Rust toolchain: Debian's Chromium, used
+# headless to check that report.html renders (crates/armada-cli/tests/browser.rs).
+# Idempotent; needs root (apt-get). Nothing is downloaded except the Debian package.
+set -euo pipefail
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "installing chromium (Debian package) for the report rendering test"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq chromium >/dev/null
+fi
+chromium --version
