@@ -121,22 +121,32 @@ fn env_figures(data: &ReportData, env: &str, e: &str) -> Vec<Figure> {
         .and_then(|x| x.mean_min_gap)
         .filter(|g| *g > 0.0)
         .unwrap_or(1.0);
+    // One legend entry per policy (named with its fitted α and β); the fitted curve is drawn
+    // dashed in the same colour without an entry of its own.
     let mut fit_series = Vec::new();
     for (i, c) in curves.iter().enumerate() {
+        let row = rows.iter().find(|r| r.policy == c.policy);
+        let fitted = row.and_then(|r| Some((r.fit_alpha.unwrap_or(0.0), r.fit_beta?, r.fit_lambda1?, r.fit_lambda2?)));
+        let name = match row {
+            Some(r) if fitted.is_some() => format!(
+                "{} (α={}, β={:.1e})",
+                c.policy,
+                r.fit_alpha.map_or("–".into(), |a| format!("{a:.2}")),
+                r.fit_beta.unwrap_or(0.0)
+            ),
+            _ => c.policy.clone(),
+        };
         fit_series.push(Series {
-            name: c.policy.clone(),
+            name,
             points: c.t.iter().zip(&c.mean_regret).map(|(&t, &m)| (t as f64, m)).collect(),
             band: None,
             dashed: false,
             slot: i,
         });
-        if let Some(r) = rows.iter().find(|r| r.policy == c.policy)
-            && let (Some(beta), Some(l1), Some(l2)) = (r.fit_beta, r.fit_lambda1, r.fit_lambda2)
-        {
-            let alpha = r.fit_alpha.unwrap_or(0.0);
+        if let Some((alpha, beta, l1, l2)) = fitted {
             let f = |t: f64| l1 * t.max(1.0).ln().powf(alpha) / gap + beta * t + l2;
             fit_series.push(Series {
-                name: format!("fit α={} β={:.2e}", r.fit_alpha.map_or("–".into(), |a| format!("{a:.2}")), beta),
+                name: String::new(),
                 points: c.t.iter().map(|&t| (t as f64, f(t as f64))).collect(),
                 band: None,
                 dashed: true,
@@ -196,7 +206,7 @@ fn env_figures(data: &ReportData, env: &str, e: &str) -> Vec<Figure> {
         Figure {
             env: Some(env.to_string()),
             name: format!("fit-{e}"),
-            caption: "Mean regret (solid) and the fitted λ1·ln(t)^α/Δmin + β·t + λ2 (dashed)".into(),
+            caption: "Mean regret (solid) and the fitted λ1·ln(t)^α/Δmin + β·t + λ2 (dotted)".into(),
             svg: fit.to_svg(),
         },
         Figure {

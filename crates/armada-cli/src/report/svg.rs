@@ -9,10 +9,10 @@ use std::fmt::Write as _;
 pub const PALETTE: [&str; 8] = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442"];
 const DASHES: [&str; 3] = ["", "6 3", "2 2"];
 
-const WIDTH: f64 = 660.0;
+/// Width of the plotting area of a line plot; the legend to its right takes what it needs.
+const PLOT_WIDTH: f64 = 420.0;
 const HEIGHT: f64 = 400.0;
 const LEFT: f64 = 72.0;
-const RIGHT: f64 = 190.0;
 const TOP: f64 = 36.0;
 const BOTTOM: f64 = 56.0;
 
@@ -26,7 +26,7 @@ pub struct Series {
     pub name: String,
     pub points: Vec<(f64, f64)>,
     pub band: Option<Vec<(f64, f64, f64)>>,
-    /// Drawn dashed regardless of its palette slot (e.g. a fitted curve).
+    /// Drawn dotted regardless of its palette slot (e.g. a fitted curve).
     pub dashed: bool,
     /// Palette slot; series with the same slot share a colour.
     pub slot: usize,
@@ -96,7 +96,15 @@ impl LinePlot {
         if y1 <= y0 {
             y1 = y0 + 1.0;
         }
-        let (pw, ph) = (WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM);
+        // Legend: series with an empty name have no entry; spacing and font shrink to fit many,
+        // and the picture widens to fit the longest name (≈ 0.6 em per character).
+        let named: Vec<&Series> = self.series.iter().filter(|s| !s.name.is_empty()).collect();
+        let step = ((HEIGHT - TOP - 16.0) / named.len().max(1) as f64).min(18.0);
+        let font = if step < 14.0 { 10.0 } else { 12.0 };
+        let longest = named.iter().map(|s| s.name.chars().count()).max().unwrap_or(0) as f64;
+        let legend_w = 50.0 + 0.62 * font * longest;
+        let width = (LEFT + PLOT_WIDTH + legend_w).ceil();
+        let (pw, ph) = (PLOT_WIDTH, HEIGHT - TOP - BOTTOM);
         let fx = |x: f64| {
             let u = if self.log_x { (x.max(x0).ln() - x0.ln()) / (x1.ln() - x0.ln()) } else { (x - x0) / (x1 - x0) };
             LEFT + u * pw
@@ -105,10 +113,10 @@ impl LinePlot {
         let mut s = String::new();
         let _ = write!(
             s,
-            r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" font-family="sans-serif" font-size="12" role="img"><title>{}</title>"#,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {HEIGHT}" width="{width}" height="{HEIGHT}" font-family="sans-serif" font-size="12" role="img"><title>{}</title>"#,
             escape(&self.title)
         );
-        let _ = write!(s, r#"<rect width="{WIDTH}" height="{HEIGHT}" fill="white"/>"#);
+        let _ = write!(s, r#"<rect width="{width}" height="{HEIGHT}" fill="white"/>"#);
         let _ =
             write!(s, r#"<text x="{}" y="22" font-size="14" font-weight="bold">{}</text>"#, LEFT, escape(&self.title));
         // Grid and ticks.
@@ -175,7 +183,7 @@ impl LinePlot {
         }
         for ser in &self.series {
             let color = PALETTE[ser.slot % PALETTE.len()];
-            let dash = if ser.dashed { "5 4" } else { DASHES[(ser.slot / PALETTE.len()) % DASHES.len()] };
+            let dash = if ser.dashed { "2 3" } else { DASHES[(ser.slot / PALETTE.len()) % DASHES.len()] };
             let pts: Vec<String> = ser.points.iter().map(|&(x, y)| format!("{:.1},{:.1}", fx(x), fy(y))).collect();
             let _ = write!(
                 s,
@@ -184,14 +192,14 @@ impl LinePlot {
                 pts.join(" ")
             );
         }
-        for (i, ser) in self.series.iter().enumerate() {
+        for (i, ser) in named.iter().enumerate() {
             let color = PALETTE[ser.slot % PALETTE.len()];
-            let dash = if ser.dashed { "5 4" } else { DASHES[(ser.slot / PALETTE.len()) % DASHES.len()] };
-            let y = TOP + 10.0 + 18.0 * i as f64;
-            let x = WIDTH - RIGHT + 14.0;
+            let dash = if ser.dashed { "2 3" } else { DASHES[(ser.slot / PALETTE.len()) % DASHES.len()] };
+            let y = TOP + 10.0 + step * i as f64;
+            let x = LEFT + pw + 14.0;
             let _ = write!(
                 s,
-                r#"<line x1="{x}" x2="{}" y1="{y}" y2="{y}" stroke="{color}" stroke-width="2" stroke-dasharray="{dash}"/><text x="{}" y="{}">{}</text>"#,
+                r#"<line x1="{x}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="{color}" stroke-width="2" stroke-dasharray="{dash}"/><text x="{}" y="{:.1}" font-size="{font}">{}</text>"#,
                 x + 22.0,
                 x + 28.0,
                 y + 4.0,
