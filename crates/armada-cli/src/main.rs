@@ -20,6 +20,7 @@ Examples:
   armada run --preset banditbench-mab --out bb   the BanditBench numeric grid into ./bb
   armada run spec.toml --threads 1 --force       one thread, overwrite an earlier output
   armada report runs/quickstart                  (re)write runs/quickstart/report.html
+  armada report runs/a runs/b --out cmp          overlay the same configurations of two runs
   armada list                                    environments, policies, presets, parameters";
 
 #[derive(Parser)]
@@ -56,10 +57,15 @@ enum Command {
         #[arg(long)]
         no_report: bool,
     },
-    /// Write DIR/report.html (self-contained) and DIR/figures/*.svg for a finished run.
+    /// Write DIR/report.html (self-contained) and DIR/figures/*.svg for a finished run, or
+    /// compare several runs (`armada report A B --out CMP`).
     Report {
-        /// An output directory written by `armada run`.
-        dir: PathBuf,
+        /// Output directories written by `armada run`.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Where a comparison of several runs goes (required with more than one directory).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// List environments, policies (with parameters and defaults) and experiment presets.
     List,
@@ -72,9 +78,9 @@ fn main() -> ExitCode {
             emit(&output::listing());
             ExitCode::SUCCESS
         }
-        Command::Report { dir } => match report::load(&dir).and_then(|data| report::write(&dir, &data)) {
-            Ok(()) => {
-                emit(&format!("{}\n", dir.join("report.html").display()));
+        Command::Report { dirs, out } => match make_report(&dirs, out.as_deref()) {
+            Ok(page) => {
+                emit(&format!("{}\n", page.display()));
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -115,6 +121,38 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// `armada report`: one directory's report in place, or a comparison of several into `out`.
+/// Returns the page written.
+fn make_report(dirs: &[PathBuf], out: Option<&std::path::Path>) -> anyhow::Result<PathBuf> {
+    if let [dir] = dirs
+        && out.is_none_or(|o| o == dir.as_path())
+    {
+        report::write(dir, &report::load(dir)?)?;
+        return Ok(dir.join("report.html"));
+    }
+    let Some(out) = out else {
+        anyhow::bail!("comparing {} runs needs --out DIR (where the comparison report goes)", dirs.len());
+    };
+    if dirs.iter().any(|d| d == out) || out.join("summary.json").exists() {
+        anyhow::bail!("--out {}: choose a directory that is not one of the runs", out.display());
+    }
+    let mut runs = Vec::with_capacity(dirs.len());
+    for d in dirs {
+        let data = report::load(d)?;
+        runs.push((data.summary.name.clone(), data));
+    }
+    // Runs with the same experiment name are told apart by their directory.
+    let names: Vec<String> = runs.iter().map(|(n, _)| n.clone()).collect();
+    for (i, (name, _)) in runs.iter_mut().enumerate() {
+        if names.iter().filter(|n| *n == name).count() > 1 {
+            *name = dirs[i].display().to_string();
+        }
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    report::write_comparison(out, &runs)?;
+    Ok(out.join("report.html"))
 }
 
 fn load(spec_path: Option<&PathBuf>, preset: Option<&str>) -> Result<Experiment, SpecError> {

@@ -179,3 +179,43 @@ fn the_report_renders_in_a_real_browser() {
     assert!(share > 0.01, "screenshot looks blank: {share:.4} of pixels inked");
     eprintln!("screenshot: {} ({:.1}% inked)", shot.display(), 100.0 * share);
 }
+
+#[test]
+fn several_runs_are_compared_side_by_side() {
+    let a = run_spec("cmp-a", &["--no-report"]);
+    // A second run of the same configurations with another master seed and name.
+    let dir = tmp("cmp-b");
+    let spec = dir.join("b.toml");
+    std::fs::write(&spec, SPEC.replace("seed = 5", "seed = 6").replace("report-test", "other")).unwrap();
+    let b = dir.join("out");
+    assert!(
+        armada(&["run", spec.to_str().unwrap(), "--out", b.to_str().unwrap(), "--quiet", "--no-report"])
+            .status
+            .success()
+    );
+    let cmp = dir.join("cmp");
+    let o = armada(&["report", a.to_str().unwrap(), b.to_str().unwrap(), "--out", cmp.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let html = read(&cmp, "report.html");
+    assert!(html.contains("<th>report-test</th><th>other</th>"), "one column per run");
+    let overlay = read(&cmp, "figures/compare-regret-bernoulli-easy-k4.svg");
+    assert_eq!(overlay.matches("class=\"series\"").count(), 6, "3 policies × 2 runs");
+    assert!(overlay.contains("data-series=\"other: thompson\""));
+    for name in ["compare-regret-log-bernoulli-easy-k4", "compare-regret-two__gauss_"] {
+        assert!(html.contains(&format!("<figure id=\"fig-{name}\">")), "{name}");
+    }
+    // The regret in each cell is that run's summary.json value.
+    let json: serde_json::Value = serde_json::from_str(&read(&b, "summary.json")).unwrap();
+    let row = &json["results"][0];
+    assert!(html.contains(&format!(
+        "{:.2} ± {:.2}",
+        row["mean_regret"].as_f64().unwrap(),
+        row["ci95_regret"].as_f64().unwrap()
+    )));
+
+    let o = armada(&["report", a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--out"));
+    let o = armada(&["report", a.to_str().unwrap(), b.to_str().unwrap(), "--out", a.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+}

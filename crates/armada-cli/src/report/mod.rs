@@ -46,15 +46,20 @@ fn slug(s: &str) -> String {
     s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '_' }).collect()
 }
 
-/// File-name stems of the environments, in order; made unique with the environment's index
-/// when two labels map to the same stem.
-fn env_stems(data: &ReportData) -> Vec<String> {
-    let stems: Vec<String> = data.summary.environments.iter().map(|e| slug(&e.env)).collect();
+/// File-name stems for environment labels, in order; made unique with the position when two
+/// labels map to the same stem.
+fn unique_stems<'a>(labels: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let stems: Vec<String> = labels.map(slug).collect();
     stems
         .iter()
         .enumerate()
         .map(|(i, s)| if stems.iter().filter(|t| *t == s).count() > 1 { format!("{s}-{}", i + 1) } else { s.clone() })
         .collect()
+}
+
+/// [`unique_stems`] of one run's environments.
+fn env_stems(data: &ReportData) -> Vec<String> {
+    unique_stems(data.summary.environments.iter().map(|e| e.env.as_str()))
 }
 
 fn env_curves<'a>(data: &'a ReportData, env: &str) -> Vec<&'a Curve> {
@@ -91,8 +96,8 @@ fn env_figures(data: &ReportData, env: &str, e: &str) -> Vec<Figure> {
                         })
                         .collect(),
                 ),
-                dashed: false,
                 slot: i,
+                dash: svg::default_dash(i),
             })
             .collect(),
     };
@@ -108,8 +113,8 @@ fn env_figures(data: &ReportData, env: &str, e: &str) -> Vec<Figure> {
                 name: c.policy.clone(),
                 points: c.t.iter().zip(pick(c)).map(|(&t, &v)| (t as f64, v)).collect(),
                 band: None,
-                dashed: false,
                 slot: i,
+                dash: svg::default_dash(i),
             })
             .collect(),
     };
@@ -122,7 +127,7 @@ fn env_figures(data: &ReportData, env: &str, e: &str) -> Vec<Figure> {
         .filter(|g| *g > 0.0)
         .unwrap_or(1.0);
     // One legend entry per policy (named with its fitted α and β); the fitted curve is drawn
-    // dashed in the same colour without an entry of its own.
+    // dotted in the same colour without an entry of its own.
     let mut fit_series = Vec::new();
     for (i, c) in curves.iter().enumerate() {
         let row = rows.iter().find(|r| r.policy == c.policy);
@@ -140,8 +145,8 @@ fn env_figures(data: &ReportData, env: &str, e: &str) -> Vec<Figure> {
             name,
             points: c.t.iter().zip(&c.mean_regret).map(|(&t, &m)| (t as f64, m)).collect(),
             band: None,
-            dashed: false,
             slot: i,
+            dash: svg::default_dash(i),
         });
         if let Some((alpha, beta, l1, l2)) = fitted {
             let f = |t: f64| l1 * t.max(1.0).ln().powf(alpha) / gap + beta * t + l2;
@@ -149,8 +154,8 @@ fn env_figures(data: &ReportData, env: &str, e: &str) -> Vec<Figure> {
                 name: String::new(),
                 points: c.t.iter().map(|&t| (t as f64, f(t as f64))).collect(),
                 band: None,
-                dashed: true,
                 slot: i,
+                dash: svg::DOTTED,
             });
         }
     }
@@ -173,8 +178,8 @@ fn env_figures(data: &ReportData, env: &str, e: &str) -> Vec<Figure> {
                 name: r.policy.clone(),
                 points: r.pull_share_by_rank.iter().enumerate().map(|(k, &v)| ((k + 1) as f64, v)).collect(),
                 band: None,
-                dashed: false,
                 slot: i,
+                dash: svg::default_dash(i),
             })
             .collect(),
     };
@@ -403,4 +408,116 @@ pub fn write(dir: &Path, data: &ReportData) -> anyhow::Result<()> {
     }
     let p = dir.join("report.html");
     std::fs::write(&p, html(data, &figs)).with_context(|| format!("writing {}", p.display()))
+}
+
+/// Writes a comparison of several runs into `out`: `report.html` (regret of each policy per
+/// run, side by side, and the regret curves of the same configuration overlaid — colour =
+/// policy, line style = run) and `figures/compare-*.svg`.
+pub fn write_comparison(out: &Path, runs: &[(String, ReportData)]) -> anyhow::Result<()> {
+    let mut envs: Vec<String> = Vec::new();
+    let mut policies: Vec<String> = Vec::new();
+    for (_, d) in runs {
+        for r in &d.summary.results {
+            if !envs.contains(&r.env) {
+                envs.push(r.env.clone());
+            }
+            if !policies.contains(&r.policy) {
+                policies.push(r.policy.clone());
+            }
+        }
+    }
+    let names: Vec<&str> = runs.iter().map(|(n, _)| n.as_str()).collect();
+    let stems = unique_stems(envs.iter().map(String::as_str));
+    let mut figs = Vec::new();
+    for (env, stem) in envs.iter().zip(&stems) {
+        for log_x in [false, true] {
+            let mut series = Vec::new();
+            for (k, (run, d)) in runs.iter().enumerate() {
+                for c in d.curves.iter().filter(|c| &c.env == env) {
+                    let slot = policies.iter().position(|p| p == &c.policy).unwrap_or(0);
+                    series.push(Series {
+                        name: format!("{run}: {}", c.policy),
+                        points: c.t.iter().zip(&c.mean_regret).map(|(&t, &m)| (t as f64, m)).collect(),
+                        band: Some(
+                            c.t.iter()
+                                .zip(&c.mean_regret)
+                                .zip(&c.ci95_regret)
+                                .map(|((&t, &m), ci)| (t as f64, m - ci.unwrap_or(0.0), m + ci.unwrap_or(0.0)))
+                                .collect(),
+                        ),
+                        slot,
+                        dash: k,
+                    });
+                }
+            }
+            let plot = LinePlot {
+                title: format!("Cumulative regret — {env}"),
+                x_label: if log_x { "step t (log scale)".into() } else { "step t".into() },
+                y_label: "pseudo-regret (mean, 95% CI)".into(),
+                log_x,
+                series,
+            };
+            figs.push(Figure {
+                env: Some(env.clone()),
+                name: format!("compare-{}{stem}", if log_x { "regret-log-" } else { "regret-" }),
+                caption: if log_x {
+                    "The same on a logarithmic time axis".into()
+                } else {
+                    "Colour = policy, line style = run".into()
+                },
+                svg: plot.to_svg(),
+            });
+        }
+    }
+    let mut h = String::new();
+    let title = names.join(" vs ");
+    let _ = write!(
+        h,
+        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Armada comparison — {t}</title><style>{CSS}</style></head><body><h1>Armada comparison — {t}</h1><p class="meta">The same configurations (matched by environment and policy label) across {n} runs. Line styles by run: {styles}.</p>"#,
+        t = escape(&title),
+        n = runs.len(),
+        styles = names
+            .iter()
+            .enumerate()
+            .map(|(k, n)| format!("{} = {}", escape(n), ["solid", "dashed", "dotted", "dash-dot"][k % 4]))
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    h.push_str(r#"<h2>Regret at the horizon</h2><p class="hint">Mean ± 95% CI; – where a run lacks the configuration. Click a header to sort.</p><table class="sortable" id="compare-table"><thead><tr><th>env</th><th>policy</th>"#);
+    for n in &names {
+        let _ = write!(h, "<th>{}</th>", escape(n));
+    }
+    h.push_str("</tr></thead><tbody>");
+    for env in &envs {
+        for p in &policies {
+            let cells: Vec<Option<&ResultRow>> =
+                runs.iter().map(|(_, d)| d.summary.results.iter().find(|r| &r.env == env && &r.policy == p)).collect();
+            if cells.iter().all(Option::is_none) {
+                continue;
+            }
+            let _ = write!(h, "<tr><td>{}</td><td>{}</td>", escape(env), escape(p));
+            for c in cells {
+                let text = c.map_or("–".into(), |r| format!("{:.2} ± {}", r.mean_regret, opt_num(r.ci95_regret, 2)));
+                let _ = write!(h, "<td>{text}</td>");
+            }
+            h.push_str("</tr>");
+        }
+    }
+    h.push_str("</tbody></table>");
+    for (env, stem) in envs.iter().zip(&stems) {
+        let _ = write!(h, r#"<h2 id="env-{stem}">{}</h2><div class="figs">"#, escape(env));
+        for f in figs.iter().filter(|f| f.env.as_deref() == Some(env.as_str())) {
+            figure_html(&mut h, f);
+        }
+        h.push_str("</div>");
+    }
+    let _ = writeln!(h, "<script>{SORT_JS}</script></body></html>");
+    let fig_dir = out.join("figures");
+    std::fs::create_dir_all(&fig_dir).with_context(|| format!("creating {}", fig_dir.display()))?;
+    for f in &figs {
+        let p = fig_dir.join(format!("{}.svg", f.name));
+        std::fs::write(&p, &f.svg).with_context(|| format!("writing {}", p.display()))?;
+    }
+    let p = out.join("report.html");
+    std::fs::write(&p, h).with_context(|| format!("writing {}", p.display()))
 }

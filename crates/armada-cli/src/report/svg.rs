@@ -7,7 +7,10 @@ use std::fmt::Write as _;
 /// Okabe–Ito, a palette that stays distinguishable under the common colour-vision
 /// deficiencies (Okabe & Ito 2008). Beyond eight series the colours repeat with dashes.
 pub const PALETTE: [&str; 8] = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442"];
-const DASHES: [&str; 3] = ["", "6 3", "2 2"];
+/// Line styles: solid, dashed, dotted, dash-dot.
+pub const DASHES: [&str; 4] = ["", "6 3", "2 3", "8 3 2 3"];
+/// The dotted style, used for fitted curves.
+pub const DOTTED: usize = 2;
 
 /// Width of the plotting area of a line plot; the legend to its right takes what it needs.
 const PLOT_WIDTH: f64 = 420.0;
@@ -21,15 +24,20 @@ pub fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
+/// The line style that tells apart policies whose colours repeat (past eight).
+pub fn default_dash(slot: usize) -> usize {
+    (slot / PALETTE.len()) % 2
+}
+
 /// One line of a plot, with an optional band (lower, upper) around it.
 pub struct Series {
     pub name: String,
     pub points: Vec<(f64, f64)>,
     pub band: Option<Vec<(f64, f64, f64)>>,
-    /// Drawn dotted regardless of its palette slot (e.g. a fitted curve).
-    pub dashed: bool,
     /// Palette slot; series with the same slot share a colour.
     pub slot: usize,
+    /// Line style, an index into [`DASHES`].
+    pub dash: usize,
 }
 
 pub struct LinePlot {
@@ -183,7 +191,7 @@ impl LinePlot {
         }
         for ser in &self.series {
             let color = PALETTE[ser.slot % PALETTE.len()];
-            let dash = if ser.dashed { "2 3" } else { DASHES[(ser.slot / PALETTE.len()) % DASHES.len()] };
+            let dash = DASHES[ser.dash % DASHES.len()];
             let pts: Vec<String> = ser.points.iter().map(|&(x, y)| format!("{:.1},{:.1}", fx(x), fy(y))).collect();
             let _ = write!(
                 s,
@@ -194,7 +202,7 @@ impl LinePlot {
         }
         for (i, ser) in named.iter().enumerate() {
             let color = PALETTE[ser.slot % PALETTE.len()];
-            let dash = if ser.dashed { "2 3" } else { DASHES[(ser.slot / PALETTE.len()) % DASHES.len()] };
+            let dash = DASHES[ser.dash % DASHES.len()];
             let y = TOP + 10.0 + step * i as f64;
             let x = LEFT + pw + 14.0;
             let _ = write!(
@@ -328,8 +336,8 @@ mod tests {
                 name: "ucb".into(),
                 points: vec![(1.0, 0.0), (10.0, 2.0), (100.0, 5.0)],
                 band: Some(vec![(1.0, 0.0, 0.0), (10.0, 1.5, 2.5), (100.0, 4.0, 6.0)]),
-                dashed: false,
                 slot: 0,
+                dash: 0,
             }],
         };
         let svg = p.to_svg();
