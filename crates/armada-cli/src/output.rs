@@ -183,3 +183,37 @@ pub fn listing() -> String {
     );
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The terminal table of a small fixed experiment, character for character. Any change to
+    /// its layout or to the numbers behind it shows up here (review with `cargo insta review`).
+    #[test]
+    fn terminal_table_snapshot() {
+        let spec = r#"
+name = "snapshot"
+horizon = 300
+seeds = 20
+seed = 3
+[[env]]
+preset = "bernoulli-hard"
+arms = 5
+[[env]]
+kind = "gaussian"
+means = [0.0, 1.0]
+sigma = 1.0
+[[policy]]
+name = "ucb"
+[[policy]]
+name = "thompson"
+[[policy]]
+name = "random"
+"#;
+        let exp = armada::spec::parse_spec(spec, "snapshot.toml").expect("valid spec");
+        let records = armada::harness::run_experiment(&exp, &|_| {});
+        let summary = armada::summary::summarize(&exp, &records);
+        insta::assert_snapshot!(table(&summary));
+    }
+}
