@@ -54,6 +54,22 @@ fn read(dir: &Path, f: &str) -> String {
     std::fs::read_to_string(dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"))
 }
 
+/// The share of a PNG's pixels that are visibly not white (any RGB channel below 200); a
+/// transparent pixel counts as blank.
+fn inked_share(path: &Path) -> f64 {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut reader = png::Decoder::new(std::io::BufReader::new(file)).read_info().expect("a PNG");
+    let mut buf = vec![0; reader.output_buffer_size().expect("size")];
+    let info = reader.next_frame(&mut buf).expect("a frame");
+    let channels = info.color_type.samples();
+    let pixels = &buf[..info.buffer_size()];
+    let inked = pixels
+        .chunks(channels)
+        .filter(|p| (channels < 4 || p[3] > 0) && p.iter().take(3.min(channels)).any(|&c| c < 200))
+        .count();
+    inked as f64 / (pixels.len() / channels) as f64
+}
+
 #[test]
 fn the_report_has_every_figure_and_the_summary_numbers() {
     let out = run_spec("structure", &[]);
@@ -75,6 +91,8 @@ fn the_report_has_every_figure_and_the_summary_numbers() {
         let svg = read(&out, &format!("figures/{name}.svg"));
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"), "{name}.svg is not an SVG document");
         assert!(!svg.contains("NaN"), "{name}.svg has NaN coordinates");
+        let share = inked_share(&out.join(format!("figures/{name}.png")));
+        assert!(share > 0.02, "{name}.png looks blank ({share:.4} of pixels inked)");
     }
     // Every regret plot has one line and one CI band per policy; the fit plot a fitted curve too.
     let regret = read(&out, "figures/regret-bernoulli-easy-k4.svg");
@@ -168,14 +186,7 @@ fn the_report_renders_in_a_real_browser() {
     assert!(dom_text.contains("Armada report — report-test"));
     assert_eq!(dom_text.matches("<figure").count(), 2 + 2 * 6);
     // The screenshot is not blank: a good share of its pixels are not white.
-    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&shot).expect("screenshot written")));
-    let mut reader = decoder.read_info().expect("a PNG");
-    let mut buf = vec![0; reader.output_buffer_size().expect("size")];
-    let info = reader.next_frame(&mut buf).expect("a frame");
-    let channels = info.color_type.samples();
-    let pixels = &buf[..info.buffer_size()];
-    let inked = pixels.chunks(channels).filter(|p| p.iter().take(3).any(|&c| c < 200)).count();
-    let share = inked as f64 / (pixels.len() / channels) as f64;
+    let share = inked_share(&shot);
     assert!(share > 0.01, "screenshot looks blank: {share:.4} of pixels inked");
     eprintln!("screenshot: {} ({:.1}% inked)", shot.display(), 100.0 * share);
 }

@@ -394,18 +394,58 @@ rows.sort(function(x,y){var a=x.cells[i].textContent,c=y.cells[i].textContent,p=
 var r=(!isNaN(p)&&!isNaN(q))?p-q:a.localeCompare(c);return asc?r:-r;});\
 asc=!asc;rows.forEach(function(r){b.appendChild(r);});});});});";
 
-/// Writes `report.html` and `figures/*.svg` into `dir`.
+/// The fonts PNG figures are drawn with: DejaVu Sans, embedded in the binary (the `dejavu`
+/// crate), standing in for every generic family, so a PNG looks the same on a machine with no
+/// fonts installed. Built once.
+fn font_db() -> std::sync::Arc<resvg::usvg::fontdb::Database> {
+    static DB: std::sync::OnceLock<std::sync::Arc<resvg::usvg::fontdb::Database>> = std::sync::OnceLock::new();
+    DB.get_or_init(|| {
+        let mut db = resvg::usvg::fontdb::Database::new();
+        db.load_font_data(dejavu::sans::regular().to_vec());
+        db.load_font_data(dejavu::sans::bold().to_vec());
+        db.set_sans_serif_family("DejaVu Sans");
+        db.set_serif_family("DejaVu Sans");
+        db.set_monospace_family("DejaVu Sans");
+        std::sync::Arc::new(db)
+    })
+    .clone()
+}
+
+/// Rasterises one of our SVG figures to PNG at twice its nominal size (print resolution at
+/// paper column width).
+pub fn svg_to_png(svg: &str) -> anyhow::Result<Vec<u8>> {
+    use resvg::{tiny_skia, usvg};
+    let options = usvg::Options { fontdb: font_db(), font_family: "DejaVu Sans".into(), ..usvg::Options::default() };
+    let tree = usvg::Tree::from_str(svg, &options).context("parsing a generated SVG figure")?;
+    let size = tree.size().to_int_size();
+    let scale = 2.0;
+    let mut pixmap =
+        tiny_skia::Pixmap::new((size.width() as f32 * scale) as u32, (size.height() as f32 * scale) as u32)
+            .context("allocating the PNG canvas")?;
+    resvg::render(&tree, tiny_skia::Transform::from_scale(scale, scale), &mut pixmap.as_mut());
+    pixmap.encode_png().context("encoding a PNG figure")
+}
+
+/// Writes every figure as `figures/NAME.svg` and `figures/NAME.png`.
+fn write_figures(dir: &Path, figs: &[Figure]) -> anyhow::Result<()> {
+    let fig_dir = dir.join("figures");
+    std::fs::create_dir_all(&fig_dir).with_context(|| format!("creating {}", fig_dir.display()))?;
+    for f in figs {
+        let p = fig_dir.join(format!("{}.svg", f.name));
+        std::fs::write(&p, &f.svg).with_context(|| format!("writing {}", p.display()))?;
+        let p = fig_dir.join(format!("{}.png", f.name));
+        std::fs::write(&p, svg_to_png(&f.svg)?).with_context(|| format!("writing {}", p.display()))?;
+    }
+    Ok(())
+}
+
+/// Writes `report.html` and `figures/*.{svg,png}` into `dir`.
 pub fn write(dir: &Path, data: &ReportData) -> anyhow::Result<()> {
     if data.summary.results.is_empty() {
         bail!("{}: the summary has no results to report", dir.display());
     }
     let figs = figures(data);
-    let fig_dir = dir.join("figures");
-    std::fs::create_dir_all(&fig_dir).with_context(|| format!("creating {}", fig_dir.display()))?;
-    for f in &figs {
-        let p = fig_dir.join(format!("{}.svg", f.name));
-        std::fs::write(&p, &f.svg).with_context(|| format!("writing {}", p.display()))?;
-    }
+    write_figures(dir, &figs)?;
     let p = dir.join("report.html");
     std::fs::write(&p, html(data, &figs)).with_context(|| format!("writing {}", p.display()))
 }
@@ -512,12 +552,36 @@ pub fn write_comparison(out: &Path, runs: &[(String, ReportData)]) -> anyhow::Re
         h.push_str("</div>");
     }
     let _ = writeln!(h, "<script>{SORT_JS}</script></body></html>");
-    let fig_dir = out.join("figures");
-    std::fs::create_dir_all(&fig_dir).with_context(|| format!("creating {}", fig_dir.display()))?;
-    for f in &figs {
-        let p = fig_dir.join(format!("{}.svg", f.name));
-        std::fs::write(&p, &f.svg).with_context(|| format!("writing {}", p.display()))?;
-    }
+    write_figures(out, &figs)?;
     let p = out.join("report.html");
     std::fs::write(&p, h).with_context(|| format!("writing {}", p.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Dark pixels in an RGBA PNG produced by [`svg_to_png`].
+    fn dark_pixels(png_bytes: &[u8]) -> usize {
+        let mut reader = png::Decoder::new(std::io::Cursor::new(png_bytes)).read_info().expect("a PNG");
+        let mut buf = vec![0; reader.output_buffer_size().expect("size")];
+        let info = reader.next_frame(&mut buf).expect("a frame");
+        buf[..info.buffer_size()].chunks(4).filter(|p| p[3] > 0 && p[0] < 128).count()
+    }
+
+    #[test]
+    fn png_text_renders_with_the_embedded_font() {
+        // Text only: without a usable font resvg draws nothing, so dark pixels prove the
+        // embedded DejaVu Sans was used (whatever fonts the machine has).
+        let text = r#"<svg xmlns="http://www.w3.org/2000/svg" width="200" height="40"><text x="5" y="30" font-family="sans-serif" font-size="24">Regret 10³</text></svg>"#;
+        assert!(dark_pixels(&svg_to_png(text).unwrap()) > 200);
+        let blank = r#"<svg xmlns="http://www.w3.org/2000/svg" width="200" height="40"></svg>"#;
+        assert_eq!(dark_pixels(&svg_to_png(blank).unwrap()), 0);
+    }
+
+    #[test]
+    fn stems_are_file_safe_and_unique() {
+        let labels = ["a b", "a_b", "ok-1.2"];
+        assert_eq!(unique_stems(labels.iter().copied()), ["a_b-1", "a_b-2", "ok-1.2"]);
+    }
 }

@@ -110,7 +110,7 @@ impl LinePlot {
         let step = ((HEIGHT - TOP - 16.0) / named.len().max(1) as f64).min(18.0);
         let font = if step < 14.0 { 10.0 } else { 12.0 };
         let longest = named.iter().map(|s| s.name.chars().count()).max().unwrap_or(0) as f64;
-        let legend_w = 50.0 + 0.62 * font * longest;
+        let legend_w = 56.0 + 0.68 * font * longest;
         let width = (LEFT + PLOT_WIDTH + legend_w).ceil();
         let (pw, ph) = (PLOT_WIDTH, HEIGHT - TOP - BOTTOM);
         let fx = |x: f64| {
