@@ -148,7 +148,10 @@ fn the_report_renders_in_a_real_browser() {
         .into_iter()
         .find(|c| Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success()))
         .expect("chromium not found: run scripts/install-test-deps.sh first");
-    let out = run_spec("browser", &[]);
+    // The acceptance run: the BanditBench grid, 8 configurations × 15 policies.
+    let out = tmp("browser").join("banditbench-mab");
+    let o = armada(&["run", "--preset", "banditbench-mab", "--out", out.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let page = format!("file://{}", out.join("report.html").display());
     let profile = out.join("chromium-profile");
     let shot = out.join("report.png");
@@ -166,7 +169,7 @@ fn the_report_renders_in_a_real_browser() {
     let o = Command::new(chromium)
         .args(flags)
         .arg(format!("--user-data-dir={}", profile.display()))
-        .arg("--window-size=1440,2400")
+        .arg("--window-size=1440,4000")
         .arg(format!("--screenshot={}", shot.display()))
         .arg(&page)
         .output()
@@ -183,8 +186,9 @@ fn the_report_renders_in_a_real_browser() {
         .output()
         .expect("chromium runs");
     let dom_text = String::from_utf8_lossy(&dom.stdout);
-    assert!(dom_text.contains("Armada report — report-test"));
-    assert_eq!(dom_text.matches("<figure").count(), 2 + 2 * 6);
+    assert!(dom_text.contains("Armada report — banditbench-mab"));
+    assert_eq!(dom_text.matches("<figure").count(), 2 + 8 * 6, "win-rate figures and six per configuration");
+    assert_eq!(dom_text.matches("<svg").count(), 2 + 8 * 6);
     // The screenshot is not blank: a good share of its pixels are not white.
     let share = inked_share(&shot);
     assert!(share > 0.01, "screenshot looks blank: {share:.4} of pixels inked");

@@ -354,16 +354,24 @@ pub fn html(data: &ReportData, figs: &[Figure]) -> String {
         }
         h.push_str("</div>");
     }
-    h.push_str(r#"<h2 id="environments">Environments</h2><table><thead><tr><th>env</th><th>identity</th><th>arms</th><th>horizon</th><th>means</th></tr></thead><tbody>"#);
+    h.push_str(r#"<h2 id="environments">Environments</h2><table><thead><tr><th>env</th><th>identity</th><th>arms</th><th>horizon</th><th>means</th><th>gaps Δ = μ* − μ</th></tr></thead><tbody>"#);
     for e in &s.environments {
         let _ = write!(
             h,
-            "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(&e.env),
             escape(&e.identity),
             e.arms,
             e.horizon,
-            e.means.as_ref().map_or("per seed".into(), |m| escape(&format!("{m:?}")))
+            e.means.as_ref().map_or("per seed".into(), |m| escape(&format!("{m:?}"))),
+            e.means.as_ref().map_or_else(
+                || e.mean_min_gap.map_or("–".into(), |g| format!("mean Δmin {g:.4}")),
+                |m| {
+                    let best = m.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    let gaps: Vec<String> = m.iter().map(|x| format!("{:.4}", best - x)).collect();
+                    gaps.join(", ")
+                }
+            )
         );
     }
     h.push_str("</tbody></table>");
