@@ -51,7 +51,7 @@ fn main() {
     let wanted = |name: &str| filter.as_deref().is_none_or(|f| name.contains(f));
     println!("# one thread, median of {REPS}; K=10 Bernoulli {PEER_MEANS:?}, T=100000, 10 seeds");
     println!("{:28} {:>14} {:>12}", "policy", "steps/s", "ns/step");
-    for def in POLICIES {
+    for def in POLICIES.iter().filter(|d| !d.contextual) {
         if !wanted(def.name) {
             continue;
         }

@@ -12,9 +12,10 @@
 //! match on the reward model happen once per run, never per step, and the loop allocates
 //! nothing.
 
-use crate::env::{BernoulliEnv, EnvSpec, Environment, GaussianEnv, Instance, RewardModel};
+use crate::env::contextual::{Context, ContextualEnvironment};
+use crate::env::{BernoulliEnv, ContextualInstance, EnvSpec, Environment, GaussianEnv, Instance, RewardModel};
 use crate::metrics;
-use crate::policy::{BanditInfo, Policy, PolicySpec, PolicyVisitor};
+use crate::policy::{BanditInfo, ContextInfo, ContextualPolicy, ContextualVisitor, Policy, PolicySpec, PolicyVisitor};
 use crate::rng::{self, Role, Stream};
 use rayon::prelude::*;
 
@@ -84,9 +85,11 @@ pub struct RunRecord {
     pub opt_frac: Vec<f64>,
     /// Total realised reward.
     pub reward: f64,
-    /// Pulls of each arm, ordered by the arm's true mean (best first).
+    /// Pulls of each arm, ordered by the arm's true mean (best first). On a contextual
+    /// environment arms are ordered by their expected reward summed over the run's contexts.
     pub pulls_by_rank: Vec<u64>,
-    /// The instance's smallest positive gap (None when all arms tie).
+    /// The instance's smallest positive gap (None when all arms tie, and on contextual
+    /// environments, where gaps change with the context).
     pub min_gap: Option<f64>,
 }
 
@@ -116,13 +119,16 @@ pub fn run_experiment(exp: &Experiment, progress: &(dyn Fn(u64) + Sync)) -> Vec<
 
 /// Executes one run.
 pub fn run_one(exp: &Experiment, id: RunId, env_id: &str, policy_id: &str, checkpoints: &[u64]) -> RunRecord {
+    if exp.envs[id.env].is_contextual() {
+        return run_contextual(exp, id, env_id, policy_id, checkpoints);
+    }
     let instance = exp.envs[id.env].instantiate(exp.seed, id.seed_index);
     let info =
         BanditInfo { arms: instance.arms(), horizon: exp.horizon_of(id.env), reward_model: &instance.reward_model };
     let mut policy = exp.policies[id.policy].build(&info);
     let mut reward_rng = rng::stream(exp.seed, Role::Reward, &[env_id], id.seed_index);
     let mut policy_rng = rng::stream(exp.seed, Role::Policy, &[env_id, policy_id], id.seed_index);
-    let mut out = Trajectory::new(&instance, checkpoints.len());
+    let mut out = Trajectory::new(instance.arms(), checkpoints.len());
     policy.visit(Simulate {
         instance: &instance,
         checkpoints,
@@ -152,9 +158,9 @@ struct Trajectory {
 }
 
 impl Trajectory {
-    fn new(instance: &Instance, n_checkpoints: usize) -> Self {
+    fn new(arms: usize, n_checkpoints: usize) -> Self {
         Trajectory {
-            counts: vec![0; instance.arms()],
+            counts: vec![0; arms],
             regret: Vec::with_capacity(n_checkpoints),
             min_frac: Vec::with_capacity(n_checkpoints),
             opt_frac: Vec::with_capacity(n_checkpoints),
@@ -221,6 +227,114 @@ fn step_loop<P: Policy, E: Environment>(
         out.regret.push(regret);
         out.min_frac.push(k as f64 * min_n as f64 / tf);
         out.opt_frac.push(opt_n as f64 / tf);
+    }
+    out.reward = reward_sum;
+}
+
+/// Executes one run on a contextual environment.
+fn run_contextual(exp: &Experiment, id: RunId, env_id: &str, policy_id: &str, checkpoints: &[u64]) -> RunRecord {
+    let world = exp.envs[id.env].instantiate_contextual(exp.seed, id.seed_index);
+    let shape = world.shape();
+    let horizon = exp.horizon_of(id.env);
+    let blind_model = world.blind_reward_model();
+    let bandit = BanditInfo { arms: shape.arms, horizon, reward_model: &blind_model };
+    let mut policy = exp.policies[id.policy].build_contextual(&ContextInfo { shape, horizon }, &bandit);
+    let mut reward_rng = rng::stream(exp.seed, Role::Reward, &[env_id], id.seed_index);
+    let mut policy_rng = rng::stream(exp.seed, Role::Policy, &[env_id, policy_id], id.seed_index);
+    let mut out = Trajectory::new(shape.arms, checkpoints.len());
+    let mut value = vec![0.0; shape.arms];
+    policy.visit(SimulateContextual {
+        world: &world,
+        checkpoints,
+        reward_rng: &mut reward_rng,
+        policy_rng: &mut policy_rng,
+        out: &mut out,
+        value: &mut value,
+    });
+    let mut order: Vec<usize> = (0..shape.arms).collect();
+    order.sort_by(|&a, &b| value[b].total_cmp(&value[a]).then(a.cmp(&b)));
+    RunRecord {
+        id,
+        regret: out.regret,
+        min_frac: out.min_frac,
+        opt_frac: out.opt_frac,
+        reward: out.reward,
+        pulls_by_rank: order.iter().map(|&a| out.counts[a]).collect(),
+        min_gap: None,
+    }
+}
+
+struct SimulateContextual<'a> {
+    world: &'a ContextualInstance,
+    checkpoints: &'a [u64],
+    reward_rng: &'a mut Stream,
+    policy_rng: &'a mut Stream,
+    out: &'a mut Trajectory,
+    /// Σ_t μ_a(x_t) per arm: how good each arm was over this run's contexts.
+    value: &'a mut [f64],
+}
+
+impl ContextualVisitor for SimulateContextual<'_> {
+    type Output = ();
+    fn visit<P: ContextualPolicy>(self, policy: &mut P) {
+        let shape = self.world.shape();
+        let mut ctx = Context::zeros(shape.arms, shape.dim, shape.arm_dim);
+        match self.world {
+            ContextualInstance::Linear(inst) => contextual_loop(
+                policy,
+                &mut &*inst,
+                &mut ctx,
+                self.checkpoints,
+                self.reward_rng,
+                self.policy_rng,
+                self.out,
+                self.value,
+            ),
+        }
+    }
+}
+
+/// The contextual hot loop: observe, select, pull, update, account against the best arm in
+/// this context.
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn contextual_loop<P: ContextualPolicy, E: ContextualEnvironment>(
+    policy: &mut P,
+    env: &mut E,
+    ctx: &mut Context,
+    checkpoints: &[u64],
+    reward_rng: &mut Stream,
+    policy_rng: &mut Stream,
+    out: &mut Trajectory,
+    value: &mut [f64],
+) {
+    let counts = &mut out.counts[..];
+    let k = counts.len();
+    let mut means = vec![0.0; k];
+    let (mut regret, mut reward_sum) = (0.0, 0.0);
+    let mut optimal: u64 = 0;
+    let mut t: u64 = 0;
+    for &next in checkpoints {
+        while t < next {
+            env.observe(ctx, &mut means, reward_rng);
+            let arm = policy.select(ctx, policy_rng);
+            let r = env.reward(arm, &means, reward_rng);
+            policy.update(ctx, arm, r, policy_rng);
+            let best = means.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            counts[arm] += 1;
+            regret += best - means[arm];
+            optimal += u64::from(means[arm] == best);
+            reward_sum += r;
+            for (v, m) in value.iter_mut().zip(&means) {
+                *v += m;
+            }
+            t += 1;
+        }
+        let tf = t as f64;
+        let min_n = counts.iter().copied().min().unwrap_or(0);
+        out.regret.push(regret);
+        out.min_frac.push(k as f64 * min_n as f64 / tf);
+        out.opt_frac.push(optimal as f64 / tf);
     }
     out.reward = reward_sum;
 }

@@ -5,6 +5,7 @@
 //! `env[2].sigma`) and what would be valid. Nothing in the rest of the engine re-checks user
 //! input, and nothing panics on it.
 
+use crate::env::linear::{ContextDistribution, LinearReward, LinearSpec};
 use crate::env::{EnvKind, EnvPreset, EnvSpec, Sigma, presets::ENV_PRESETS};
 use crate::harness::Experiment;
 use crate::policy::params::type_name;
@@ -44,9 +45,29 @@ pub const MAX_SEEDS: u64 = 1_000_000;
 pub const MAX_CHECKPOINTS: usize = 10_000;
 
 const TOP_KEYS: &[&str] = &["name", "horizon", "seeds", "seed", "checkpoints", "env", "policy"];
-const ENV_KEYS: &[&str] =
-    &["name", "preset", "kind", "arms", "means", "sigma", "sigmas", "shuffle", "instance_seed", "horizon"];
-const ENV_KINDS: &[&str] = &["bernoulli", "gaussian"];
+const ENV_KEYS: &[&str] = &[
+    "name",
+    "preset",
+    "kind",
+    "arms",
+    "means",
+    "sigma",
+    "sigmas",
+    "shuffle",
+    "instance_seed",
+    "horizon",
+    "features",
+    "arm_features",
+    "context",
+    "reward",
+];
+/// Keys that only contextual kinds take.
+const CONTEXTUAL_KEYS: &[&str] = &["features", "arm_features", "context", "reward"];
+const ENV_KINDS: &[&str] = &["bernoulli", "gaussian", "linear"];
+/// Largest context dimension a linear world may have (the policies cost O(d²) per arm per step).
+pub const MAX_FEATURES: u64 = 1000;
+/// Largest number of arms.
+pub const MAX_ARMS: u64 = 1_000_000;
 
 struct Ctx<'a> {
     source: &'a str,
@@ -217,6 +238,18 @@ pub fn parse_spec(text: &str, source: &str) -> Result<Experiment, SpecError> {
             ));
         }
     }
+    for (i, p) in policies.iter().enumerate() {
+        if let Some(j) = p.def.contextual.then(|| envs.iter().position(|e| !e.is_contextual())).flatten() {
+            return Err(ctx.err(
+                format!("policy[{i}]"),
+                format!(
+                    "{} reads a context, but env[{j}] (\"{}\") has none; use a contextual environment \
+                     (kind = \"linear\") or put classic and contextual experiments in separate specs",
+                    p.def.name, envs[j].label
+                ),
+            ));
+        }
+    }
     Ok(Experiment { name, horizon, seeds, seed, checkpoints, envs, policies })
 }
 
@@ -244,8 +277,8 @@ fn parse_env(ctx: &Ctx, t: &Table, i: usize) -> Result<EnvSpec, SpecError> {
             let preset = EnvPreset::from_name(p).ok_or_else(|| {
                 ctx.err(join(&path, "preset"), format!("unknown preset \"{p}\"; valid presets: {}", preset_names()))
             })?;
-            for key in ["means", "sigma", "sigmas"] {
-                if t.contains_key(key) {
+            for key in ["means", "sigma", "sigmas"].iter().chain(CONTEXTUAL_KEYS) {
+                if t.contains_key(*key) {
                     return Err(ctx.err(join(&path, key), format!("is set by the preset {p}; remove it")));
                 }
             }
@@ -253,7 +286,13 @@ fn parse_env(ctx: &Ctx, t: &Table, i: usize) -> Result<EnvSpec, SpecError> {
                 arms.ok_or_else(|| ctx.err(join(&path, "arms"), "is required with a preset (number of arms, >= 2)"))?;
             EnvKind::Preset { preset, arms: arms as usize }
         }
+        (None, Some("linear")) => parse_linear(ctx, t, &path, arms, sigma)?,
         (None, Some(k)) => {
+            if let Some(key) = CONTEXTUAL_KEYS.iter().find(|key| t.contains_key(**key)) {
+                return Err(
+                    ctx.err(join(&path, key), "applies to contextual kinds only (kind = \"linear\"); remove it")
+                );
+            }
             let means =
                 means.ok_or_else(|| ctx.err(join(&path, "means"), "is required with `kind` (one mean per arm)"))?;
             if means.len() < 2 {
@@ -318,6 +357,11 @@ fn parse_env(ctx: &Ctx, t: &Table, i: usize) -> Result<EnvSpec, SpecError> {
     };
     let is_preset = matches!(kind, EnvKind::Preset { .. });
     let shuffle = ctx.boolean(t, "shuffle", &path)?.unwrap_or(is_preset);
+    if shuffle && matches!(kind, EnvKind::Linear(_)) {
+        return Err(
+            ctx.err(join(&path, "shuffle"), "does not apply to a linear world (its arms are exchangeable); remove it")
+        );
+    }
     let instance_seed = ctx.uint(t, "instance_seed", &path, 0)?;
     let horizon = ctx.uint(t, "horizon", &path, 1)?;
     let label = match ctx.string(t, "name", &path)? {
@@ -326,6 +370,79 @@ fn parse_env(ctx: &Ctx, t: &Table, i: usize) -> Result<EnvSpec, SpecError> {
     };
     Ok(EnvSpec { label, kind, shuffle, instance_seed, horizon })
 }
+
+/// The `kind = "linear"` world: arms, features, arm_features, context, reward, sigma.
+fn parse_linear(ctx: &Ctx, t: &Table, path: &str, arms: Option<u64>, sigma: Option<f64>) -> Result<EnvKind, SpecError> {
+    for key in ["means", "sigmas"] {
+        if t.contains_key(key) {
+            return Err(ctx.err(
+                join(path, key),
+                "does not apply to a linear world (its means depend on the context); remove it",
+            ));
+        }
+    }
+    let arms =
+        arms.ok_or_else(|| ctx.err(join(path, "arms"), "is required for a linear world (number of arms, >= 2)"))?;
+    if arms > MAX_ARMS {
+        return Err(ctx.err(join(path, "arms"), format!("is {arms}; at most {MAX_ARMS}")));
+    }
+    let features = ctx.uint(t, "features", path, 0)?.ok_or_else(|| {
+        ctx.err(join(path, "features"), "is required for a linear world (dimension of the shared context)")
+    })?;
+    let arm_features = ctx.uint(t, "arm_features", path, 0)?.unwrap_or(0);
+    if features + arm_features == 0 {
+        return Err(
+            ctx.err(join(path, "features"), "and arm_features are both 0; give the context at least one feature")
+        );
+    }
+    for (key, v) in [("features", features), ("arm_features", arm_features)] {
+        if v > MAX_FEATURES {
+            return Err(ctx.err(join(path, key), format!("is {v}; at most {MAX_FEATURES}")));
+        }
+    }
+    let context = match ctx.string(t, "context", path)? {
+        None => ContextDistribution::Gaussian,
+        Some(name) => ContextDistribution::from_name(name).ok_or_else(|| {
+            ctx.err(
+                join(path, "context"),
+                format!("unknown context distribution \"{name}\"; valid: {}", ContextDistribution::NAMES.join(", ")),
+            )
+        })?,
+    };
+    let reward = match ctx.string(t, "reward", path)?.unwrap_or("gaussian") {
+        "gaussian" => {
+            let sigma = sigma.unwrap_or(DEFAULT_LINEAR_SIGMA);
+            if sigma < 0.0 {
+                return Err(ctx.err(join(path, "sigma"), format!("is {sigma}; it must be >= 0")));
+            }
+            LinearReward::Gaussian { sigma }
+        }
+        "logistic" => {
+            if sigma.is_some() {
+                return Err(
+                    ctx.err(join(path, "sigma"), "does not apply to logistic rewards (they are 0 or 1); remove it")
+                );
+            }
+            LinearReward::Logistic
+        }
+        other => {
+            return Err(ctx.err(
+                join(path, "reward"),
+                format!("unknown reward model \"{other}\"; valid: gaussian (score + noise), logistic (Bernoulli)"),
+            ));
+        }
+    };
+    Ok(EnvKind::Linear(LinearSpec {
+        arms: arms as usize,
+        features: features as usize,
+        arm_features: arm_features as usize,
+        context,
+        reward,
+    }))
+}
+
+/// Noise standard deviation of a Gaussian linear world when `sigma` is not given.
+pub const DEFAULT_LINEAR_SIGMA: f64 = 0.1;
 
 fn preset_names() -> String {
     ENV_PRESETS.iter().map(|p| p.name()).collect::<Vec<_>>().join(", ")
@@ -423,6 +540,22 @@ fn env_table(e: &EnvSpec) -> Table {
                 Sigma::Shared(s) => t.insert("sigma".into(), Value::Float(*s)),
                 Sigma::PerArm(v) => t.insert("sigmas".into(), floats(v)),
             };
+        }
+        EnvKind::Linear(l) => {
+            t.insert("kind".into(), Value::String("linear".into()));
+            t.insert("arms".into(), int(l.arms as u64));
+            t.insert("features".into(), int(l.features as u64));
+            t.insert("arm_features".into(), int(l.arm_features as u64));
+            t.insert("context".into(), Value::String(l.context.name().into()));
+            match l.reward {
+                LinearReward::Gaussian { sigma } => {
+                    t.insert("reward".into(), Value::String("gaussian".into()));
+                    t.insert("sigma".into(), Value::Float(sigma));
+                }
+                LinearReward::Logistic => {
+                    t.insert("reward".into(), Value::String("logistic".into()));
+                }
+            }
         }
     }
     t.insert("shuffle".into(), Value::Boolean(e.shuffle));

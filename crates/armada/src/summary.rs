@@ -81,6 +81,10 @@ pub struct EnvInfo {
     pub arms: usize,
     pub horizon: u64,
     pub reward: String,
+    /// Whether the environment shows a context before each decision (regret is then measured
+    /// against the best arm in each step's context).
+    #[serde(default)]
+    pub contextual: bool,
     /// The arm means when every seed index uses the same instance; None otherwise.
     pub means: Option<Vec<f64>>,
     /// Mean over seeds of the smallest positive gap (the Δmin of the regret fit).
@@ -117,15 +121,18 @@ pub fn summarize(exp: &Experiment, records: &[RunRecord]) -> Summary {
         let cps = exp.checkpoints_of(e);
         let gaps: Vec<f64> = group(e, 0).iter().filter_map(|r| r.min_gap).collect();
         let mean_min_gap = if gaps.is_empty() { None } else { Some(gaps.iter().sum::<f64>() / gaps.len() as f64) };
-        let first = env.instantiate(exp.seed, 0);
+        // Arm means exist only for classic environments (a contextual arm's mean changes with
+        // the context), and are shown only when every seed plays the same instance.
         let fixed = exp.seeds < 2 || env.fixed_instance();
+        let means = (fixed && !env.is_contextual()).then(|| env.instantiate(exp.seed, 0).means);
         environments.push(EnvInfo {
             env: env.label.clone(),
             identity: env.identity(),
             arms: env.arms(),
             horizon,
-            reward: if env.is_bernoulli() { "bernoulli" } else { "gaussian" }.to_string(),
-            means: fixed.then(|| first.means.clone()),
+            reward: env.reward_name().to_string(),
+            contextual: env.is_contextual(),
+            means,
             mean_min_gap,
         });
         let rewards: Vec<Vec<f64>> = (0..n_pol).map(|p| group(e, p).iter().map(|r| r.reward).collect()).collect();

@@ -15,7 +15,7 @@ fn experiment(kind: EnvKind, horizon: u64, seed: u64) -> Experiment {
         seed,
         checkpoints: 12,
         envs: vec![EnvSpec { label: "e".into(), kind, shuffle: true, instance_seed: None, horizon: None }],
-        policies: POLICIES.iter().map(PolicySpec::with_defaults).collect(),
+        policies: POLICIES.iter().filter(|d| !d.contextual).map(PolicySpec::with_defaults).collect(),
     }
 }
 

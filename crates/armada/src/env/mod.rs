@@ -10,9 +10,13 @@
 //! arm. Two policies on the same environment and seed index therefore face the same noise at
 //! every step.
 
+pub mod contextual;
+pub mod linear;
 pub mod presets;
 
 use crate::rng::{self, Role, Stream};
+use contextual::ContextShape;
+use linear::{LinearInstance, LinearReward, LinearSpec};
 pub use presets::EnvPreset;
 use rand_distr::Distribution;
 
@@ -44,6 +48,8 @@ pub enum EnvKind {
     Gaussian { means: Vec<f64>, sigma: Sigma },
     /// A named BanditBench preset with `arms` arms.
     Preset { preset: EnvPreset, arms: usize },
+    /// A synthetic linear contextual bandit.
+    Linear(LinearSpec),
 }
 
 /// An environment as written in an experiment spec, validated.
@@ -67,6 +73,24 @@ impl EnvSpec {
         match &self.kind {
             EnvKind::Bernoulli { means } | EnvKind::Gaussian { means, .. } => means.len(),
             EnvKind::Preset { arms, .. } => *arms,
+            EnvKind::Linear(l) => l.arms,
+        }
+    }
+
+    /// Whether the environment shows a context before each decision.
+    pub fn is_contextual(&self) -> bool {
+        matches!(self.kind, EnvKind::Linear(_))
+    }
+
+    /// The reward model's name as shown in tables: bernoulli, gaussian or logistic.
+    pub fn reward_name(&self) -> &'static str {
+        match &self.kind {
+            EnvKind::Linear(l) => match l.reward {
+                LinearReward::Gaussian { .. } => "gaussian",
+                LinearReward::Logistic => "logistic",
+            },
+            _ if self.is_bernoulli() => "bernoulli",
+            _ => "gaussian",
         }
     }
 
@@ -84,6 +108,7 @@ impl EnvSpec {
                 format!("gaussian(means={},{s})", fmt_list(means))
             }
             EnvKind::Preset { preset, arms } => format!("{}(arms={arms})", preset.name()),
+            EnvKind::Linear(l) => l.identity(),
         };
         match self.instance_seed {
             Some(s) => format!("{body};shuffle={};instance_seed={s}", self.shuffle),
@@ -97,16 +122,33 @@ impl EnvSpec {
             EnvKind::Bernoulli { means } => format!("bernoulli-k{}", means.len()),
             EnvKind::Gaussian { means, .. } => format!("gaussian-k{}", means.len()),
             EnvKind::Preset { preset, arms } => format!("{}-k{arms}", preset.name()),
+            EnvKind::Linear(l) => format!("linear-d{}-k{}", l.features + l.arm_features, l.arms),
         }
     }
 
-    /// Draws the instance used by seed index `seed_index` under master seed `master`.
-    pub fn instantiate(&self, master: u64, seed_index: u64) -> Instance {
+    /// The stream an instance is drawn from: per seed index, or pinned by `instance_seed`.
+    fn instance_stream(&self, master: u64, seed_index: u64) -> Stream {
         let id = self.identity();
-        let mut rng = match self.instance_seed {
+        match self.instance_seed {
             Some(s) => rng::stream(s, Role::Instance, &[&id], 0),
             None => rng::stream(master, Role::Instance, &[&id], seed_index),
-        };
+        }
+    }
+
+    /// Draws the contextual world used by seed index `seed_index` under master seed `master`.
+    /// Classic (context-free) environments use [`instantiate`](Self::instantiate).
+    pub fn instantiate_contextual(&self, master: u64, seed_index: u64) -> ContextualInstance {
+        let mut rng = self.instance_stream(master, seed_index);
+        match &self.kind {
+            EnvKind::Linear(l) => ContextualInstance::Linear(l.draw(&mut rng)),
+            _ => unreachable!("instantiate_contextual called on the classic environment {}", self.label),
+        }
+    }
+
+    /// Draws the instance used by seed index `seed_index` under master seed `master` (classic
+    /// environments; contextual ones use [`instantiate_contextual`](Self::instantiate_contextual)).
+    pub fn instantiate(&self, master: u64, seed_index: u64) -> Instance {
+        let mut rng = self.instance_stream(master, seed_index);
         let (mut means, mut sigmas, bernoulli) = match &self.kind {
             EnvKind::Bernoulli { means } => (means.clone(), Vec::new(), true),
             EnvKind::Gaussian { means, sigma } => {
@@ -117,6 +159,7 @@ impl EnvSpec {
                 (means.clone(), s, false)
             }
             EnvKind::Preset { preset, arms } => preset.draw(*arms, &mut rng),
+            EnvKind::Linear(_) => unreachable!("instantiate called on the contextual environment {}", self.label),
         };
         if self.shuffle {
             // Fisher–Yates, applying the same permutation to means and sigmas.
@@ -135,8 +178,13 @@ impl EnvSpec {
     /// Whether every seed index plays the same instance: pinned by `instance_seed`, or nothing
     /// random in it (explicit means, no shuffle).
     pub fn fixed_instance(&self) -> bool {
-        self.instance_seed.is_some()
-            || (!self.shuffle && !matches!(self.kind, EnvKind::Preset { preset, .. } if !preset.is_bernoulli()))
+        match &self.kind {
+            EnvKind::Linear(_) => self.instance_seed.is_some(),
+            _ => {
+                self.instance_seed.is_some()
+                    || (!self.shuffle && !matches!(self.kind, EnvKind::Preset { preset, .. } if !preset.is_bernoulli()))
+            }
+        }
     }
 
     /// The reward family, known before any instance is drawn.
@@ -145,6 +193,33 @@ impl EnvSpec {
             EnvKind::Bernoulli { .. } => true,
             EnvKind::Gaussian { .. } => false,
             EnvKind::Preset { preset, .. } => preset.is_bernoulli(),
+            EnvKind::Linear(l) => l.reward == LinearReward::Logistic,
+        }
+    }
+}
+
+/// One drawn contextual world.
+#[derive(Clone, Debug)]
+pub enum ContextualInstance {
+    Linear(LinearInstance),
+}
+
+impl ContextualInstance {
+    pub fn shape(&self) -> ContextShape {
+        match self {
+            ContextualInstance::Linear(l) => l.spec.shape(),
+        }
+    }
+
+    /// The reward model a context-blind classic policy is told: Bernoulli for 0/1 rewards,
+    /// otherwise Gaussian with σ = 1 for every arm (the marginal spread of a reward over
+    /// contexts is of that order in the built-in worlds; it only matters to policies with
+    /// `family = "auto"`).
+    pub fn blind_reward_model(&self) -> RewardModel {
+        let arms = self.shape().arms;
+        match self {
+            ContextualInstance::Linear(l) if l.spec.reward == LinearReward::Logistic => RewardModel::Bernoulli,
+            _ => RewardModel::Gaussian { sigmas: vec![1.0; arms] },
         }
     }
 }

@@ -7,13 +7,17 @@
 //! [`AnyPolicy`] for each run. The harness dispatches on `AnyPolicy` once per run and then runs
 //! a monomorphized loop ([`PolicyVisitor`]), so there is no dynamic dispatch per step.
 
+pub mod contextual;
 pub mod params;
+pub mod ridge;
 
 mod bayes_ucb;
 mod epsilon_greedy;
 mod exp3;
 mod explore_then_commit;
 mod kl_ucb;
+mod linear;
+mod linucb_hybrid;
 mod moss;
 mod random;
 mod successive_elimination;
@@ -25,10 +29,13 @@ mod ucb;
 mod ucb_v;
 
 pub use bayes_ucb::BayesUcb;
+pub use contextual::{AnyContextualPolicy, ContextBlind, ContextInfo, ContextualPolicy, ContextualVisitor};
 pub use epsilon_greedy::{EpsilonGreedy, EpsilonSchedule};
 pub use exp3::{Exp3, Exp3Ix};
 pub use explore_then_commit::ExploreThenCommit;
 pub use kl_ucb::{KlUcb, kl_bernoulli};
+pub use linear::{LinEpsilonGreedy, LinTs, LinUcb, SquareCb};
+pub use linucb_hybrid::LinUcbHybrid;
 pub use moss::Moss;
 pub use random::Random;
 pub use successive_elimination::SuccessiveElimination;
@@ -124,6 +131,9 @@ pub struct PolicyDef {
     /// The algorithm it runs; two names may share one (`ucb1` is `ucb` with α = 2). The
     /// policy's identity uses this, so equal algorithms with equal parameters are one policy.
     pub algorithm: &'static str,
+    /// Whether the policy reads the context (and so needs a contextual environment). Classic
+    /// policies run on contextual environments too, blind to the context.
+    pub contextual: bool,
     pub summary: &'static str,
     pub reference: &'static str,
     pub params: &'static [ParamDef],
@@ -147,6 +157,12 @@ const REWARD_MAX: ParamDef = ParamDef {
     default: ParamValue::Float(1.0),
     doc: "upper end of the reward range (see reward_min)",
 };
+const LAMBDA: ParamDef = ParamDef {
+    name: "lambda",
+    kind: POSITIVE,
+    default: ParamValue::Float(1.0),
+    doc: "ridge penalty: each arm's model starts from A = lambda I, b = 0",
+};
 const POSITIVE: ParamKind = ParamKind::Float { min: 0.0, max: f64::INFINITY, min_open: true };
 const NON_NEGATIVE: ParamKind = ParamKind::Float { min: 0.0, max: f64::INFINITY, min_open: false };
 
@@ -155,6 +171,7 @@ pub const POLICIES: &[PolicyDef] = &[
     PolicyDef {
         name: "random",
         algorithm: "random",
+        contextual: false,
         summary: "uniform random arm at every step (the no-learning baseline)",
         reference: "-",
         params: &[],
@@ -162,6 +179,7 @@ pub const POLICIES: &[PolicyDef] = &[
     PolicyDef {
         name: "greedy",
         algorithm: "greedy",
+        contextual: false,
         summary: "each arm once, then the best empirical mean; no exploration bonus",
         reference: "Slivkins (2019), ch. 1",
         params: &[],
@@ -169,6 +187,7 @@ pub const POLICIES: &[PolicyDef] = &[
     PolicyDef {
         name: "epsilon-greedy",
         algorithm: "epsilon-greedy",
+        contextual: false,
         summary: "with probability eps a uniform arm, otherwise the best empirical mean (unpulled arms first)",
         reference: "Slivkins (2019), sec. 1.2; decaying schedule eps_t = (K ln t / t)^(1/3), Thm 1.6",
         params: &[
@@ -189,6 +208,7 @@ pub const POLICIES: &[PolicyDef] = &[
     PolicyDef {
         name: "explore-then-commit",
         algorithm: "explore-then-commit",
+        contextual: false,
         summary: "m pulls of every arm round-robin, then commit to the best empirical mean",
         reference: "Slivkins (2019), sec. 1.2 (explore-first)",
         params: &[ParamDef {
@@ -201,6 +221,7 @@ pub const POLICIES: &[PolicyDef] = &[
     PolicyDef {
         name: "successive-elimination",
         algorithm: "successive-elimination",
+        contextual: false,
         summary: "cycle through active arms; drop an arm once its UCB falls below another's LCB",
         reference: "Even-Dar, Mannor, Mansour (2006); Slivkins (2019), sec. 1.3.1",
         params: &[ParamDef {
@@ -213,6 +234,7 @@ pub const POLICIES: &[PolicyDef] = &[
     PolicyDef {
         name: "ucb",
         algorithm: "ucb",
+        contextual: false,
         summary: "each arm once, then argmax mean + sqrt(alpha ln t / n) (BanditBench's convention)",
         reference: "Auer, Cesa-Bianchi, Fischer (2002); alpha inside the root as in EVOLvE/BanditBench",
         params: &[ParamDef {
@@ -225,6 +247,7 @@ pub const POLICIES: &[PolicyDef] = &[
     PolicyDef {
         name: "ucb1",
         algorithm: "ucb",
+        contextual: false,
         summary: "Auer's UCB1: argmax mean + sqrt(2 ln t / n) (ucb with alpha = 2)",
         reference: "Auer, Cesa-Bianchi, Fischer (2002), Fig. 1",
         params: &[ParamDef {
@@ -237,6 +260,7 @@ pub const POLICIES: &[PolicyDef] = &[
     PolicyDef {
         name: "ucb-v",
         algorithm: "ucb-v",
+        contextual: false,
         summary: "UCB with an empirical-variance (Bernstein) bonus",
         reference: "Audibert, Munos, Szepesvari (2009), eq. (2); defaults from their experiments",
         params: &[
@@ -258,6 +282,7 @@ pub const POLICIES: &[PolicyDef] = &[
     PolicyDef {
         name: "kl-ucb",
         algorithm: "kl-ucb",
+        contextual: false,
         summary: "argmax of the largest q with n KL(mean, q) <= ln t + c ln ln t",
         reference: "Garivier, Cappe (2011); c = 0 as in their experiments",
         params: &[
@@ -273,6 +298,7 @@ pub const POLICIES: &[PolicyDef] = &[
     PolicyDef {
         name: "moss",
         algorithm: "moss",
+        contextual: false,
         summary: "argmax mean + sqrt(max(0, ln(T / (K n))) / n)",
         reference: "Audibert, Bubeck (2009)",
         params: &[],
@@ -280,6 +306,7 @@ pub const POLICIES: &[PolicyDef] = &[
     PolicyDef {
         name: "thompson",
         algorithm: "thompson",
+        contextual: false,
         summary: "posterior sampling: Beta(1+S, 1+F) for Bernoulli, N(S/(n+1), sigma^2/(n+1)) for Gaussian",
         reference: "Thompson (1933); Agrawal, Goyal (2012, 2013)",
         params: &[FAMILY],
@@ -287,6 +314,7 @@ pub const POLICIES: &[PolicyDef] = &[
     PolicyDef {
         name: "bayes-ucb",
         algorithm: "bayes-ucb",
+        contextual: false,
         summary: "argmax of the posterior quantile 1 - 1/(t (ln T)^c)",
         reference: "Kaufmann, Cappe, Garivier (2012); c = 0 as in their experiments",
         params: &[
@@ -302,6 +330,7 @@ pub const POLICIES: &[PolicyDef] = &[
     PolicyDef {
         name: "exp3",
         algorithm: "exp3",
+        contextual: false,
         summary: "exponential weights on importance-weighted losses (adversarial bandits)",
         reference: "Auer, Cesa-Bianchi, Freund, Schapire (2002); Slivkins (2019), ch. 6",
         params: &[
@@ -324,6 +353,7 @@ pub const POLICIES: &[PolicyDef] = &[
     PolicyDef {
         name: "exp3-ix",
         algorithm: "exp3-ix",
+        contextual: false,
         summary: "EXP3 with implicit exploration: loss estimates l / (p + gamma)",
         reference: "Neu (2015); Lattimore, Szepesvari (2020), ch. 12",
         params: &[
@@ -346,9 +376,118 @@ pub const POLICIES: &[PolicyDef] = &[
     PolicyDef {
         name: "tsallis-inf",
         algorithm: "tsallis-inf",
+        contextual: false,
         summary: "1/2-Tsallis-INF (best of both worlds), eta_t = 2/sqrt(t), safeguarded normalisation",
         reference: "Zimmert, Seldin (2021), Alg. 1",
         params: &[REWARD_MIN, REWARD_MAX],
+    },
+    PolicyDef {
+        name: "linucb",
+        algorithm: "linucb",
+        contextual: true,
+        summary: "disjoint LinUCB: per-arm ridge regression, argmax theta^T x + alpha sqrt(x^T A^-1 x)",
+        reference: "Li, Chu, Langford, Schapire (2010), Alg. 1",
+        params: &[
+            ParamDef {
+                name: "alpha",
+                kind: NON_NEGATIVE,
+                default: ParamValue::Float(1.0),
+                doc: "width of the confidence bonus",
+            },
+            LAMBDA,
+        ],
+    },
+    PolicyDef {
+        name: "linucb-banditbench",
+        algorithm: "linucb",
+        contextual: true,
+        summary: "LinUCB with BanditBench's settings (alpha = 0.5, lambda = 1)",
+        reference: "EVOLvE/BanditBench (Nie et al. 2024), classic LinUCB agent",
+        params: &[
+            ParamDef {
+                name: "alpha",
+                kind: NON_NEGATIVE,
+                default: ParamValue::Float(0.5),
+                doc: "width of the confidence bonus",
+            },
+            LAMBDA,
+        ],
+    },
+    PolicyDef {
+        name: "linucb-hybrid",
+        algorithm: "linucb-hybrid",
+        contextual: true,
+        summary: "hybrid LinUCB: per-arm theta on the shared context plus one beta on the arms' own features",
+        reference: "Li, Chu, Langford, Schapire (2010), Alg. 2",
+        params: &[
+            ParamDef {
+                name: "alpha",
+                kind: NON_NEGATIVE,
+                default: ParamValue::Float(1.0),
+                doc: "width of the confidence bonus",
+            },
+            LAMBDA,
+        ],
+    },
+    PolicyDef {
+        name: "lints",
+        algorithm: "lints",
+        contextual: true,
+        summary: "linear Thompson sampling: argmax of theta~^T x, theta~ ~ N(theta_hat, v^2 A^-1), per arm",
+        reference: "Agrawal, Goyal (2013)",
+        params: &[
+            ParamDef {
+                name: "v",
+                kind: NON_NEGATIVE,
+                default: ParamValue::Float(1.0),
+                doc: "posterior scale (the noise standard deviation for a Bayesian posterior)",
+            },
+            LAMBDA,
+        ],
+    },
+    PolicyDef {
+        name: "lin-epsilon-greedy",
+        algorithm: "lin-epsilon-greedy",
+        contextual: true,
+        summary: "with probability eps a uniform arm, otherwise argmax of the per-arm ridge prediction",
+        reference: "Slivkins (2019), ch. 8; Langford, Zhang (2007)",
+        params: &[
+            ParamDef {
+                name: "epsilon",
+                kind: ParamKind::Float { min: 0.0, max: 1.0, min_open: false },
+                default: ParamValue::Float(0.1),
+                doc: "exploration probability (schedule = \"fixed\")",
+            },
+            ParamDef {
+                name: "schedule",
+                kind: ParamKind::Choice(&["fixed", "decaying"]),
+                default: ParamValue::Choice("fixed"),
+                doc: "\"fixed\": eps = epsilon; \"decaying\": eps_t = min(1, (K ln t / t)^(1/3))",
+            },
+            LAMBDA,
+        ],
+    },
+    PolicyDef {
+        name: "squarecb",
+        algorithm: "squarecb",
+        contextual: true,
+        summary: "inverse-gap weighting on per-arm ridge predictions: p_a = 1/(K + gamma_t (best - pred_a))",
+        reference: "Foster, Rakhlin (2020); gamma_t = scale t^exponent as in Vowpal Wabbit",
+        params: &[
+            ParamDef {
+                name: "gamma_scale",
+                kind: POSITIVE,
+                default: ParamValue::Float(10.0),
+                doc: "gamma_t = gamma_scale * t^gamma_exponent",
+            },
+            ParamDef {
+                name: "gamma_exponent",
+                kind: ParamKind::Float { min: 0.0, max: 1.0, min_open: false },
+                default: ParamValue::Float(0.5),
+                doc: "growth of gamma_t with the step t",
+            },
+            LAMBDA,
+        ],
     },
 ];
 
@@ -469,7 +608,38 @@ impl PolicySpec {
                 AnyPolicy::Exp3Ix(Exp3Ix::new(info, self.float_or_auto("eta"), self.float_or_auto("gamma"), range()))
             }
             "tsallis-inf" => AnyPolicy::TsallisInf(TsallisInf::new(info, range())),
+            other if self.def.contextual => unreachable!("{other} needs a context; the spec checks this"),
             other => unreachable!("policy registry names an unknown algorithm {other}"),
+        }
+    }
+}
+
+impl PolicySpec {
+    /// A fresh policy for one run on a contextual environment. Classic policies are built from
+    /// `bandit` and play blind to the context.
+    pub fn build_contextual(&self, info: &ContextInfo, bandit: &BanditInfo) -> AnyContextualPolicy {
+        if !self.def.contextual {
+            return AnyContextualPolicy::Blind(self.build(bandit));
+        }
+        let lambda = self.float("lambda");
+        match self.def.algorithm {
+            "linucb" => AnyContextualPolicy::LinUcb(LinUcb::new(info, self.float("alpha"), lambda)),
+            "linucb-hybrid" => AnyContextualPolicy::LinUcbHybrid(LinUcbHybrid::new(info, self.float("alpha"), lambda)),
+            "lints" => AnyContextualPolicy::LinTs(LinTs::new(info, self.float("v"), lambda)),
+            "lin-epsilon-greedy" => {
+                let schedule = match self.choice("schedule") {
+                    "decaying" => EpsilonSchedule::Decaying,
+                    _ => EpsilonSchedule::Fixed(self.float("epsilon")),
+                };
+                AnyContextualPolicy::LinEpsilonGreedy(LinEpsilonGreedy::new(info, schedule, lambda))
+            }
+            "squarecb" => AnyContextualPolicy::SquareCb(SquareCb::new(
+                info,
+                self.float("gamma_scale"),
+                self.float("gamma_exponent"),
+                lambda,
+            )),
+            other => unreachable!("policy registry names an unknown contextual algorithm {other}"),
         }
     }
 }
@@ -492,6 +662,7 @@ pub(crate) fn loss_of(reward: f64, (lo, hi): (f64, f64)) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::env::contextual::{Context, ContextShape};
 
     #[test]
     fn names_are_unique_and_every_policy_builds() {
@@ -501,12 +672,24 @@ mod tests {
             assert!(POLICIES[i + 1..].iter().all(|e| e.name != d.name), "duplicate {}", d.name);
             let spec = PolicySpec::with_defaults(d);
             spec.check().unwrap();
-            let mut p = spec.build(&info);
             let mut rng = crate::rng::stream(0, crate::rng::Role::Policy, &[d.name], 0);
-            for _ in 0..50 {
-                let a = p.select(&mut rng);
+            if !d.contextual {
+                let mut p = spec.build(&info);
+                for _ in 0..50 {
+                    let a = p.select(&mut rng);
+                    assert!(a < 4, "{} chose {a}", d.name);
+                    p.update(a, 1.0, &mut rng);
+                }
+            }
+            // Every policy runs on a contextual environment, classic ones blind to the context.
+            let shape = ContextShape { arms: 4, dim: 3, arm_dim: 2 };
+            let mut p = spec.build_contextual(&ContextInfo { shape, horizon: 100 }, &info);
+            let mut ctx = Context::zeros(4, 3, 2);
+            for t in 0..50 {
+                ctx.shared.iter_mut().chain(ctx.per_arm.iter_mut()).for_each(|v| *v = crate::rng::normal(&mut rng));
+                let a = p.select(&ctx, &mut rng);
                 assert!(a < 4, "{} chose {a}", d.name);
-                p.update(a, 1.0, &mut rng);
+                p.update(&ctx, a, (t % 3) as f64, &mut rng);
             }
         }
     }
