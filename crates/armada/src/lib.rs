@@ -1,4 +1,5 @@
 //! Armada core: environments, policies, the run harness, metrics and the experiment spec.
+pub mod data;
 pub mod env;
 pub mod harness;
 pub mod metrics;
