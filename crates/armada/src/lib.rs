@@ -2,6 +2,7 @@
 pub mod data;
 pub mod env;
 pub mod harness;
+pub mod linalg;
 pub mod metrics;
 pub mod policy;
 pub mod rng;

@@ -17,6 +17,7 @@
 //! (expected reward σ(s_a)). Either way the expected reward of every arm is known exactly.
 
 use super::contextual::{Context, ContextShape, ContextualEnvironment};
+use crate::linalg::dot;
 use crate::rng::{self, Stream};
 
 /// How contexts are drawn.
@@ -137,11 +138,6 @@ impl LinearInstance {
             LinearReward::Logistic => 1.0 / (1.0 + (-score).exp()),
         }
     }
-}
-
-#[inline]
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 impl ContextualEnvironment for &LinearInstance {

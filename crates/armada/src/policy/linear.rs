@@ -16,7 +16,7 @@
 
 use super::contextual::{ContextInfo, ContextualPolicy};
 use super::epsilon_greedy::EpsilonSchedule;
-use super::ridge::RidgeArms;
+use super::ridge::{QuadForm, RidgeArms};
 use crate::env::contextual::Context;
 use crate::rng::{self, Stream};
 
@@ -24,13 +24,19 @@ use crate::rng::{self, Stream};
 pub struct LinUcb {
     ridge: RidgeArms,
     alpha: f64,
+    form: QuadForm,
     scratch: Vec<f64>,
 }
 
 impl LinUcb {
     pub fn new(info: &ContextInfo, alpha: f64, lambda: f64) -> Self {
         let s = info.shape;
-        LinUcb { ridge: RidgeArms::new(s.arms, s.joint_dim(), lambda), alpha, scratch: Vec::new() }
+        LinUcb {
+            ridge: RidgeArms::new(s.arms, s.joint_dim(), lambda),
+            alpha,
+            form: QuadForm::default(),
+            scratch: Vec::new(),
+        }
     }
 
     /// The ridge models (for inspection in tests and guides).
@@ -41,7 +47,17 @@ impl LinUcb {
 
 impl ContextualPolicy for LinUcb {
     fn select(&mut self, ctx: &Context, rng: &mut Stream) -> usize {
-        let (ridge, scratch, alpha) = (&mut self.ridge, &mut self.scratch, self.alpha);
+        let (ridge, alpha) = (&mut self.ridge, self.alpha);
+        if ctx.arm_dim == 0 {
+            // One x for every arm: its quadratic form is built once.
+            let x = &ctx.shared;
+            self.form.set(x);
+            let form = &self.form;
+            return rng::argmax_by(rng, ridge.arms(), |a| {
+                ridge.predict(a, x) + alpha * ridge.width2(a, form).max(0.0).sqrt()
+            });
+        }
+        let scratch = &mut self.scratch;
         rng::argmax_by(rng, ridge.arms(), |a| {
             let (mean, quad) = ridge.score(a, ctx.joint(a, scratch));
             mean + alpha * quad.max(0.0).sqrt()
@@ -58,22 +74,36 @@ impl ContextualPolicy for LinUcb {
 pub struct LinTs {
     ridge: RidgeArms,
     v: f64,
+    form: QuadForm,
     scratch: Vec<f64>,
 }
 
 impl LinTs {
     pub fn new(info: &ContextInfo, v: f64, lambda: f64) -> Self {
         let s = info.shape;
-        LinTs { ridge: RidgeArms::new(s.arms, s.joint_dim(), lambda), v, scratch: Vec::new() }
+        LinTs {
+            ridge: RidgeArms::new(s.arms, s.joint_dim(), lambda),
+            v,
+            form: QuadForm::default(),
+            scratch: Vec::new(),
+        }
     }
 }
 
 impl ContextualPolicy for LinTs {
     fn select(&mut self, ctx: &Context, rng: &mut Stream) -> usize {
         let k = self.ridge.arms();
+        let shared = ctx.arm_dim == 0;
+        if shared {
+            self.form.set(&ctx.shared);
+        }
         let mut best = (0, f64::NEG_INFINITY);
         for a in 0..k {
-            let (mean, quad) = self.ridge.score(a, ctx.joint(a, &mut self.scratch));
+            let (mean, quad) = if shared {
+                (self.ridge.predict(a, &ctx.shared), self.ridge.width2(a, &self.form))
+            } else {
+                self.ridge.score(a, ctx.joint(a, &mut self.scratch))
+            };
             let sample = mean + self.v * quad.max(0.0).sqrt() * rng::normal(rng);
             // Continuous samples: ties have probability zero, the lowest index keeps them.
             if sample > best.1 {

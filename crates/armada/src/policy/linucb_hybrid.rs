@@ -58,7 +58,9 @@ impl LinUcbHybrid {
     /// B_aᵀ A_a⁻¹ B_a and B_aᵀ A_a⁻¹ b_a for arm a.
     fn projections(&self, arm: usize) -> (DMatrix<f64>, DVector<f64>) {
         let d = self.ridge.dim();
-        let inv = DMatrix::from_row_slice(d, d, self.ridge.inverse(arm));
+        let mut full = vec![0.0; d * d];
+        self.ridge.inverse_into(arm, &mut full);
+        let inv = DMatrix::from_row_slice(d, d, &full);
         let b = &self.cross[arm];
         let gram = b.transpose() * (&inv * b);
         let target = b.transpose() * DVector::from_column_slice(self.ridge.theta(arm));
@@ -74,7 +76,8 @@ impl ContextualPolicy for LinUcbHybrid {
         for a in 0..self.ridge.arms() {
             // xᵀA_a⁻¹b_a and xᵀA_a⁻¹x; then u = B_aᵀ A_a⁻¹ x.
             let (fit, quad) = self.ridge.score(a, x);
-            let w = DVector::from_column_slice(self.ridge.solved(a));
+            let mut w = DVector::zeros(x.len());
+            self.ridge.solve(a, x, w.as_mut_slice());
             let u = self.cross[a].transpose() * w;
             let z = DVector::from_column_slice(ctx.arm(a));
             let mut width = quad.max(0.0);

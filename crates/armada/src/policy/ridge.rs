@@ -8,44 +8,75 @@
 //! θ̂  ← θ̂ + z (r − xᵀθ̂) / (1 + q)      (recursive least squares)
 //! ```
 //!
-//! z is the vector [`RidgeArms::score`] already computed to get the confidence width xᵀA⁻¹x,
-//! so a LinUCB step pays for it once. The outer product is exactly symmetric in floating point,
-//! so A⁻¹ stays symmetric to the bit. Rounding still accumulates, so every
-//! [`REFRESH_EVERY`] updates of an arm its inverse and θ̂ are recomputed from A and b by a
-//! Cholesky factorisation (numerical hygiene; between refreshes the drift is far below the
-//! statistical error).
+//! Rounding accumulates in the downdate, so every [`REFRESH_EVERY`] updates of an arm its
+//! inverse and θ̂ are recomputed from A and b by a Cholesky factorisation (numerical hygiene;
+//! between refreshes the drift is far below the statistical error).
 //!
-//! The matrix–vector product is written as a sum of rows, y = Σ_j x_j A⁻¹[j, ·] (valid because
-//! A⁻¹ is symmetric): every inner loop is an element-wise multiply-add, which the compiler
-//! vectorises, and the summation order is fixed, so results are identical on every machine.
+//! Storage is packed: only the upper triangle of each symmetric matrix is kept, row by row
+//! (d(d+1)/2 numbers), so A⁻¹ is symmetric by construction. The confidence width of LinUCB,
+//! xᵀA⁻¹x, is then one contiguous dot product between the packed A⁻¹ and the packed outer
+//! product x xᵀ (off-diagonal terms doubled, see [`QuadForm`]). When every arm sees the same
+//! x — a shared context — the outer product is built once per step, and each arm's width costs
+//! d(d+1)/2 multiply-adds in a loop the compiler vectorises, instead of a d² matrix–vector
+//! product. Summation orders are fixed, so results are identical on every machine.
 
+use crate::linalg::dot;
 use nalgebra::DMatrix;
 
 /// Updates of one arm between two full refactorisations of its inverse.
 pub const REFRESH_EVERY: u32 = 512;
+
+/// Length of the packed upper triangle of a d × d matrix.
+#[inline]
+pub fn packed_len(d: usize) -> usize {
+    d * (d + 1) / 2
+}
+
+/// The packed outer product x xᵀ with off-diagonal entries doubled, so that xᵀMx is the plain
+/// dot product of this with the packed upper triangle of a symmetric M.
+#[derive(Clone, Debug, Default)]
+pub struct QuadForm {
+    packed: Vec<f64>,
+}
+
+impl QuadForm {
+    /// Sets the form to x (reusing its buffer).
+    #[inline]
+    pub fn set(&mut self, x: &[f64]) {
+        let d = x.len();
+        self.packed.resize(packed_len(d), 0.0);
+        let mut at = 0;
+        for (i, &xi) in x.iter().enumerate() {
+            let row = &mut self.packed[at..at + d - i];
+            let twice = 2.0 * xi;
+            row[0] = xi * xi;
+            for (o, &xj) in row[1..].iter_mut().zip(&x[i + 1..]) {
+                *o = twice * xj;
+            }
+            at += d - i;
+        }
+    }
+}
 
 /// Per-arm ridge regression with O(d²) updates.
 #[derive(Clone, Debug)]
 pub struct RidgeArms {
     dim: usize,
     lambda: f64,
-    /// A_a, arms × d × d.
+    /// A_a, arms × packed upper triangle.
     gram: Vec<f64>,
-    /// A_a⁻¹, arms × d × d.
+    /// A_a⁻¹, arms × packed upper triangle.
     inverse: Vec<f64>,
     /// b_a, arms × d.
     target: Vec<f64>,
     /// θ̂_a, arms × d.
     theta: Vec<f64>,
-    /// A_a⁻¹ x for the x last scored on arm a, arms × d.
-    solved: Vec<f64>,
-    /// The x last scored on arm a (the cache key), arms × d.
-    scored_x: Vec<f64>,
-    /// Whether `solved` is valid for `scored_x` (cleared when the arm is updated).
-    fresh: Vec<bool>,
     since_refresh: Vec<u32>,
     /// Observations per arm.
     counts: Vec<u64>,
+    /// Scratch: A⁻¹x during an update, and the form of [`RidgeArms::score`].
+    solved: Vec<f64>,
+    form: QuadForm,
     /// d × d workspaces for [`RidgeArms::refresh`].
     factor_work: DMatrix<f64>,
     inverse_work: DMatrix<f64>,
@@ -54,12 +85,17 @@ pub struct RidgeArms {
 impl RidgeArms {
     /// `arms` models of dimension `dim` with ridge penalty `lambda` > 0 (A = λI, b = 0).
     pub fn new(arms: usize, dim: usize, lambda: f64) -> Self {
-        let mut eye = vec![0.0; dim * dim];
-        for i in 0..dim {
-            eye[i * dim + i] = 1.0;
+        let p = packed_len(dim);
+        let mut gram = vec![0.0; arms * p];
+        let mut inverse = vec![0.0; arms * p];
+        for a in 0..arms {
+            let mut at = a * p;
+            for i in 0..dim {
+                gram[at] = lambda;
+                inverse[at] = 1.0 / lambda;
+                at += dim - i;
+            }
         }
-        let gram: Vec<f64> = (0..arms).flat_map(|_| eye.iter().map(|v| v * lambda)).collect();
-        let inverse: Vec<f64> = (0..arms).flat_map(|_| eye.iter().map(|v| v / lambda)).collect();
         RidgeArms {
             dim,
             lambda,
@@ -67,11 +103,10 @@ impl RidgeArms {
             inverse,
             target: vec![0.0; arms * dim],
             theta: vec![0.0; arms * dim],
-            solved: vec![0.0; arms * dim],
-            scored_x: vec![0.0; arms * dim],
-            fresh: vec![false; arms],
             since_refresh: vec![0; arms],
             counts: vec![0; arms],
+            solved: vec![0.0; dim],
+            form: QuadForm::default(),
             factor_work: DMatrix::zeros(dim, dim),
             inverse_work: DMatrix::zeros(dim, dim),
         }
@@ -99,15 +134,14 @@ impl RidgeArms {
         &self.theta[arm * self.dim..(arm + 1) * self.dim]
     }
 
-    /// A⁻¹ of `arm`, row-major.
-    pub fn inverse(&self, arm: usize) -> &[f64] {
-        let dd = self.dim * self.dim;
-        &self.inverse[arm * dd..(arm + 1) * dd]
+    fn packed_inverse(&self, arm: usize) -> &[f64] {
+        let p = packed_len(self.dim);
+        &self.inverse[arm * p..(arm + 1) * p]
     }
 
-    /// A⁻¹x for the x last passed to [`score`](Self::score) on `arm`.
-    pub fn solved(&self, arm: usize) -> &[f64] {
-        &self.solved[arm * self.dim..(arm + 1) * self.dim]
+    /// A⁻¹ of `arm` as a full row-major d × d matrix, written to `out`.
+    pub fn inverse_into(&self, arm: usize, out: &mut [f64]) {
+        unpack(self.packed_inverse(arm), self.dim, out);
     }
 
     /// The point prediction θ̂ᵀx (O(d)).
@@ -116,53 +150,56 @@ impl RidgeArms {
         dot(self.theta(arm), x)
     }
 
-    /// The prediction θ̂ᵀx and the squared confidence width xᵀA⁻¹x (O(d²)). Remembers A⁻¹x, so
-    /// an [`update`](Self::update) of this arm with the same x does not recompute it.
+    /// The squared confidence width xᵀA⁻¹x for the x whose form is `form` (O(d²/2)).
+    #[inline]
+    pub fn width2(&self, arm: usize, form: &QuadForm) -> f64 {
+        dot(self.packed_inverse(arm), &form.packed)
+    }
+
+    /// The prediction θ̂ᵀx and the squared width xᵀA⁻¹x for an x of this arm alone. When all
+    /// arms share x, build one [`QuadForm`] and call [`width2`](Self::width2) instead.
     #[inline]
     pub fn score(&mut self, arm: usize, x: &[f64]) -> (f64, f64) {
-        let d = self.dim;
-        debug_assert_eq!(x.len(), d);
-        let dd = d * d;
-        let z = &mut self.solved[arm * d..(arm + 1) * d];
-        sym_matvec(&self.inverse[arm * dd..(arm + 1) * dd], x, z);
-        let quad = dot(x, z);
-        self.scored_x[arm * d..(arm + 1) * d].copy_from_slice(x);
-        self.fresh[arm] = true;
-        (dot(&self.theta[arm * d..(arm + 1) * d], x), quad)
+        let mut form = std::mem::take(&mut self.form);
+        form.set(x);
+        let quad = self.width2(arm, &form);
+        self.form = form;
+        (self.predict(arm, x), quad)
+    }
+
+    /// A⁻¹x for `arm`, written to `out` (O(d²)).
+    pub fn solve(&self, arm: usize, x: &[f64], out: &mut [f64]) {
+        packed_matvec(self.packed_inverse(arm), x, out);
     }
 
     /// Adds the observation (x, r) to `arm`'s model in O(d²).
     pub fn update(&mut self, arm: usize, x: &[f64], reward: f64) {
         let d = self.dim;
         debug_assert_eq!(x.len(), d);
-        let dd = d * d;
+        let p = packed_len(d);
         let rows = arm * d..(arm + 1) * d;
-        let block = arm * dd..(arm + 1) * dd;
-        if !(self.fresh[arm] && self.scored_x[rows.clone()] == *x) {
-            sym_matvec(&self.inverse[block.clone()], x, &mut self.solved[rows.clone()]);
-        }
-        self.fresh[arm] = false;
-        let z = &self.solved[rows.clone()];
+        let block = arm * p..(arm + 1) * p;
+        let z = &mut self.solved;
+        packed_matvec(&self.inverse[block.clone()], x, z);
         let denom = 1.0 + dot(x, z);
         let theta = &mut self.theta[rows.clone()];
         let step = (reward - dot(theta, x)) / denom;
-        for (t, &zi) in theta.iter_mut().zip(z) {
+        for (t, &zi) in theta.iter_mut().zip(z.iter()) {
             *t += step * zi;
         }
-        let inverse = &mut self.inverse[block.clone()];
-        let gram = &mut self.gram[block];
         let shrink = 1.0 / denom;
+        let (inverse, gram) = (&mut self.inverse[block.clone()], &mut self.gram[block]);
+        let mut at = 0;
         for i in 0..d {
             let (zi, xi) = (z[i], x[i]);
-            let inv_row = &mut inverse[i * d..(i + 1) * d];
-            // (z_i z_j) · s is the same float as (z_j z_i) · s: the inverse stays symmetric.
-            for (v, &zj) in inv_row.iter_mut().zip(z) {
+            let len = d - i;
+            for (v, &zj) in inverse[at..at + len].iter_mut().zip(&z[i..]) {
                 *v -= (zi * zj) * shrink;
             }
-            let gram_row = &mut gram[i * d..(i + 1) * d];
-            for (v, &xj) in gram_row.iter_mut().zip(x) {
+            for (v, &xj) in gram[at..at + len].iter_mut().zip(&x[i..]) {
                 *v += xi * xj;
             }
+            at += len;
         }
         for (b, &xi) in self.target[rows].iter_mut().zip(x) {
             *b += reward * xi;
@@ -178,11 +215,10 @@ impl RidgeArms {
     /// workspaces (no allocation).
     pub fn refresh(&mut self, arm: usize) {
         let d = self.dim;
-        let dd = d * d;
+        let p = packed_len(d);
         self.since_refresh[arm] = 0;
-        self.fresh[arm] = false;
         let mut factor = std::mem::replace(&mut self.factor_work, DMatrix::zeros(0, 0));
-        factor.as_mut_slice().copy_from_slice(&self.gram[arm * dd..(arm + 1) * dd]);
+        unpack(&self.gram[arm * p..(arm + 1) * p], d, factor.as_mut_slice());
         // A = λI + Σ xxᵀ is symmetric positive definite; a failed factorisation would mean the
         // Gram matrix itself is corrupt, and the Sherman–Morrison inverse is then kept.
         let Some(chol) = factor.cholesky() else {
@@ -193,52 +229,49 @@ impl RidgeArms {
         inv.fill_with_identity();
         chol.solve_mut(inv);
         self.factor_work = chol.unpack();
-        let out = &mut self.inverse[arm * dd..(arm + 1) * dd];
+        let out = &mut self.inverse[arm * p..(arm + 1) * p];
+        let mut at = 0;
         for i in 0..d {
-            for j in 0..d {
-                // Average with the transpose so the stored inverse is exactly symmetric.
-                out[i * d + j] = 0.5 * (inv[(i, j)] + inv[(j, i)]);
+            for j in i..d {
+                // The mean of the two triangles: the factorisation's inverse is symmetric only
+                // up to rounding.
+                out[at] = 0.5 * (inv[(i, j)] + inv[(j, i)]);
+                at += 1;
             }
         }
         let rows = arm * d..(arm + 1) * d;
-        sym_matvec(out, &self.target[rows.clone()], &mut self.theta[rows]);
+        packed_matvec(&self.inverse[arm * p..(arm + 1) * p], &self.target[rows.clone()], &mut self.theta[rows]);
     }
 }
 
-/// y = M x for a symmetric row-major d×d matrix M, as the sum of rows Σ_j x_j M[j, ·].
+/// Expands a packed upper triangle into a full row-major d × d symmetric matrix.
+fn unpack(packed: &[f64], d: usize, out: &mut [f64]) {
+    let mut at = 0;
+    for i in 0..d {
+        for j in i..d {
+            out[i * d + j] = packed[at];
+            out[j * d + i] = packed[at];
+            at += 1;
+        }
+    }
+}
+
+/// y = M x for a symmetric M given by its packed upper triangle: row i contributes its dot
+/// product with x[i..] to y_i and x_i times its off-diagonal part to y[i+1..].
 #[inline]
-pub(crate) fn sym_matvec(m: &[f64], x: &[f64], y: &mut [f64]) {
+pub(crate) fn packed_matvec(packed: &[f64], x: &[f64], y: &mut [f64]) {
     let d = x.len();
     y.fill(0.0);
-    if d == 0 {
-        return;
-    }
-    for (row, &xj) in m.chunks_exact(d).zip(x) {
-        for (yi, &mji) in y.iter_mut().zip(row) {
-            *yi += xj * mji;
+    let mut at = 0;
+    for i in 0..d {
+        let row = &packed[at..at + d - i];
+        y[i] += dot(row, &x[i..]);
+        let xi = x[i];
+        for (yj, &m) in y[i + 1..].iter_mut().zip(&row[1..]) {
+            *yj += xi * m;
         }
+        at += d - i;
     }
-}
-
-/// A dot product with four interleaved partial sums in a fixed order (vectorisable, and the
-/// same result on every machine).
-#[inline]
-pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [0.0f64; 4];
-    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for l in 0..4 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    let mut tail = 0.0;
-    for (x, y) in ra.iter().zip(rb) {
-        tail += x * y;
-    }
-    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
 }
 
 #[cfg(test)]
@@ -270,21 +303,29 @@ mod tests {
         for t in 0..n {
             let x: Vec<f64> = (0..d).map(|_| rng::normal(&mut rng)).collect();
             let r = dot(&truth, &x) + 0.3 * rng::normal(&mut rng);
-            if t % 3 == 0 {
-                model.score(1, &x); // sometimes through the cache, sometimes not
-            }
             model.update(1, &x, r);
             xs.push(x);
             rs.push(r);
             if t == 10 || t == n - 1 {
                 let (theta, inv) = direct(&xs, &rs, 0.7);
+                let mut full = vec![0.0; d * d];
+                model.inverse_into(1, &mut full);
                 for i in 0..d {
                     assert!((model.theta(1)[i] - theta[i]).abs() < 1e-9, "t={t} θ[{i}]");
                     for j in 0..d {
-                        assert!((model.inverse(1)[i * d + j] - inv[(i, j)]).abs() < 1e-12);
-                        assert_eq!(model.inverse(1)[i * d + j], model.inverse(1)[j * d + i]);
+                        assert!((full[i * d + j] - inv[(i, j)]).abs() < 1e-12);
                     }
                 }
+                // The width and the solve agree with the direct inverse.
+                let x = &xs[t];
+                let mut form = QuadForm::default();
+                form.set(x);
+                let mut z = vec![0.0; d];
+                model.solve(1, x, &mut z);
+                let want = nalgebra::DVector::from_column_slice(x);
+                let want_z = &inv * &want;
+                assert!((model.width2(1, &form) - want.dot(&want_z)).abs() < 1e-12);
+                assert!(z.iter().zip(want_z.iter()).all(|(a, b)| (a - b).abs() < 1e-12));
             }
         }
         assert_eq!(model.count(1), n as u64);
@@ -300,14 +341,5 @@ mod tests {
         let (mean, quad) = model.score(0, &[1.0, 1.0, 0.0]);
         assert!((mean - 4.0 / 3.0).abs() < 1e-15);
         assert!((quad - (1.0 / 3.0 + 0.5)).abs() < 1e-15);
-    }
-
-    #[test]
-    fn dot_sums_every_term() {
-        for n in 0..11 {
-            let a: Vec<f64> = (0..n).map(|i| i as f64 + 1.0).collect();
-            let want: f64 = a.iter().map(|v| v * v).sum();
-            assert_eq!(dot(&a, &a), want, "n={n}");
-        }
     }
 }
