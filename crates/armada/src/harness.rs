@@ -13,6 +13,7 @@
 //! nothing.
 
 use crate::env::contextual::{Context, ContextualEnvironment};
+use crate::env::movielens::{Evaluation, MovieLensEnv, MovieLensWorld};
 use crate::env::{BernoulliEnv, ContextualInstance, EnvSpec, Environment, GaussianEnv, Instance, RewardModel};
 use crate::metrics;
 use crate::policy::{BanditInfo, ContextInfo, ContextualPolicy, ContextualVisitor, Policy, PolicySpec, PolicyVisitor};
@@ -290,8 +291,84 @@ impl ContextualVisitor for SimulateContextual<'_> {
                 self.out,
                 self.value,
             ),
+            ContextualInstance::MovieLens { world, sigma, evaluation: Evaluation::Model } => contextual_loop(
+                policy,
+                &mut MovieLensEnv { world, sigma: *sigma },
+                &mut ctx,
+                self.checkpoints,
+                self.reward_rng,
+                self.policy_rng,
+                self.out,
+                self.value,
+            ),
+            ContextualInstance::MovieLens { world, evaluation: Evaluation::Replay, .. } => replay_loop(
+                policy,
+                world,
+                &mut ctx,
+                self.checkpoints,
+                self.reward_rng,
+                self.policy_rng,
+                self.out,
+                self.value,
+            ),
         }
     }
+}
+
+/// Rejection-sampling replay (see [`crate::env::movielens`]): draw a logged rating event, let the
+/// policy choose for that user, and count the step only when it chose the logged movie. A step
+/// is a match; the draws in between are discarded (so contexts are not shared across policies).
+/// Every arm has at least one event (checked when the world is built), so each attempt matches
+/// with probability at least 1 / events and the loop ends.
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn replay_loop<P: ContextualPolicy>(
+    policy: &mut P,
+    world: &MovieLensWorld,
+    ctx: &mut Context,
+    checkpoints: &[u64],
+    reward_rng: &mut Stream,
+    policy_rng: &mut Stream,
+    out: &mut Trajectory,
+    value: &mut [f64],
+) {
+    let counts = &mut out.counts[..];
+    let k = counts.len();
+    let (mut regret, mut reward_sum) = (0.0, 0.0);
+    let mut optimal: u64 = 0;
+    let mut t: u64 = 0;
+    for &next in checkpoints {
+        while t < next {
+            let (user, logged) = world.events[rng::index(reward_rng, world.events.len())];
+            let u = user as usize;
+            ctx.shared.copy_from_slice(world.context(u));
+            ctx.user = Some(u);
+            let arm = policy.select(ctx, policy_rng);
+            if arm != logged as usize {
+                continue;
+            }
+            let ratings = world.ratings_of(u);
+            let r = ratings[arm];
+            // Unrated movies are 0 and the logged one is rated (≥ 1): the row maximum is the
+            // user's best rated movie.
+            let best = ratings.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            policy.update(ctx, arm, r, policy_rng);
+            counts[arm] += 1;
+            regret += best - r;
+            optimal += u64::from(r == best);
+            reward_sum += r;
+            for (v, m) in value.iter_mut().zip(ratings) {
+                *v += m;
+            }
+            t += 1;
+        }
+        let tf = t as f64;
+        let min_n = counts.iter().copied().min().unwrap_or(0);
+        out.regret.push(regret);
+        out.min_frac.push(k as f64 * min_n as f64 / tf);
+        out.opt_frac.push(optimal as f64 / tf);
+    }
+    out.reward = reward_sum;
 }
 
 /// The contextual hot loop: observe, select, pull, update, account against the best arm in

@@ -5,7 +5,9 @@
 //! `env[2].sigma`) and what would be valid. Nothing in the rest of the engine re-checks user
 //! input, and nothing panics on it.
 
+use crate::data::MovieLens;
 use crate::env::linear::{ContextDistribution, LinearReward, LinearSpec};
+use crate::env::movielens::{Evaluation, MovieLensSettings, MovieLensSpec, MovieLensWorld, UserFeatures, UserSplit};
 use crate::env::{EnvKind, EnvPreset, EnvSpec, Sigma, presets::ENV_PRESETS};
 use crate::harness::Experiment;
 use crate::policy::params::type_name;
@@ -60,10 +62,30 @@ const ENV_KEYS: &[&str] = &[
     "arm_features",
     "context",
     "reward",
+    "data",
+    "rank",
+    "users",
+    "train_users",
+    "split_seed",
+    "evaluation",
 ];
 /// Keys that only contextual kinds take.
-const CONTEXTUAL_KEYS: &[&str] = &["features", "arm_features", "context", "reward"];
-const ENV_KINDS: &[&str] = &["bernoulli", "gaussian", "linear"];
+const CONTEXTUAL_KEYS: &[&str] = &[
+    "features",
+    "arm_features",
+    "context",
+    "reward",
+    "data",
+    "rank",
+    "users",
+    "train_users",
+    "split_seed",
+    "evaluation",
+];
+/// Keys of the MovieLens kind.
+const MOVIELENS_KEYS: &[&str] =
+    &["data", "arms", "rank", "context", "users", "train_users", "split_seed", "sigma", "evaluation"];
+const ENV_KINDS: &[&str] = &["bernoulli", "gaussian", "linear", "movielens"];
 /// Largest context dimension a linear world may have (the policies cost O(d²) per arm per step).
 pub const MAX_FEATURES: u64 = 1000;
 /// Largest number of arms.
@@ -71,6 +93,8 @@ pub const MAX_ARMS: u64 = 1_000_000;
 
 struct Ctx<'a> {
     source: &'a str,
+    /// Datasets already loaded by this spec, by directory (one load per directory).
+    datasets: std::cell::RefCell<Vec<(std::path::PathBuf, std::sync::Arc<MovieLens>)>>,
 }
 
 impl Ctx<'_> {
@@ -160,7 +184,7 @@ fn join(path: &str, key: &str) -> String {
 
 /// Parses and validates a spec. `source` names it in errors (usually the file path).
 pub fn parse_spec(text: &str, source: &str) -> Result<Experiment, SpecError> {
-    let ctx = Ctx { source };
+    let ctx = Ctx { source, datasets: Default::default() };
     let doc: Table = text
         .parse()
         .map_err(|e: toml::de::Error| ctx.err("", format!("invalid TOML: {}", e.to_string().trim_end())))?;
@@ -244,7 +268,7 @@ pub fn parse_spec(text: &str, source: &str) -> Result<Experiment, SpecError> {
                 format!("policy[{i}]"),
                 format!(
                     "{} reads a context, but env[{j}] (\"{}\") has none; use a contextual environment \
-                     (kind = \"linear\") or put classic and contextual experiments in separate specs",
+                     (kind = \"linear\" or \"movielens\") or put classic and contextual experiments in separate specs",
                     p.def.name, envs[j].label
                 ),
             ));
@@ -286,12 +310,21 @@ fn parse_env(ctx: &Ctx, t: &Table, i: usize) -> Result<EnvSpec, SpecError> {
                 arms.ok_or_else(|| ctx.err(join(&path, "arms"), "is required with a preset (number of arms, >= 2)"))?;
             EnvKind::Preset { preset, arms: arms as usize }
         }
-        (None, Some("linear")) => parse_linear(ctx, t, &path, arms, sigma)?,
+        (None, Some("linear")) => {
+            for key in ["data", "rank", "users", "train_users", "split_seed", "evaluation"] {
+                if t.contains_key(key) {
+                    return Err(ctx.err(join(&path, key), "applies to kind = \"movielens\" only; remove it"));
+                }
+            }
+            parse_linear(ctx, t, &path, arms, sigma)?
+        }
+        (None, Some("movielens")) => parse_movielens(ctx, t, &path, arms, sigma)?,
         (None, Some(k)) => {
             if let Some(key) = CONTEXTUAL_KEYS.iter().find(|key| t.contains_key(**key)) {
-                return Err(
-                    ctx.err(join(&path, key), "applies to contextual kinds only (kind = \"linear\"); remove it")
-                );
+                return Err(ctx.err(
+                    join(&path, key),
+                    "applies to contextual kinds only (kind = \"linear\" or \"movielens\"); remove it",
+                ));
             }
             let means =
                 means.ok_or_else(|| ctx.err(join(&path, "means"), "is required with `kind` (one mean per arm)"))?;
@@ -357,10 +390,14 @@ fn parse_env(ctx: &Ctx, t: &Table, i: usize) -> Result<EnvSpec, SpecError> {
     };
     let is_preset = matches!(kind, EnvKind::Preset { .. });
     let shuffle = ctx.boolean(t, "shuffle", &path)?.unwrap_or(is_preset);
-    if shuffle && matches!(kind, EnvKind::Linear(_)) {
-        return Err(
-            ctx.err(join(&path, "shuffle"), "does not apply to a linear world (its arms are exchangeable); remove it")
-        );
+    if shuffle && kind_is_contextual(&kind) {
+        return Err(ctx.err(join(&path, "shuffle"), "does not apply to a contextual environment; remove it"));
+    }
+    if matches!(kind, EnvKind::MovieLens(_)) && t.contains_key("instance_seed") {
+        return Err(ctx.err(
+            join(&path, "instance_seed"),
+            "does not apply to MovieLens (its world is fixed by the data; `split_seed` shuffles the users); remove it",
+        ));
     }
     let instance_seed = ctx.uint(t, "instance_seed", &path, 0)?;
     let horizon = ctx.uint(t, "horizon", &path, 1)?;
@@ -440,6 +477,109 @@ fn parse_linear(ctx: &Ctx, t: &Table, path: &str, arms: Option<u64>, sigma: Opti
         reward,
     }))
 }
+
+fn kind_is_contextual(kind: &EnvKind) -> bool {
+    matches!(kind, EnvKind::Linear(_) | EnvKind::MovieLens(_))
+}
+
+/// The `kind = "movielens"` environment: loads the data (once per directory) and derives the
+/// world, so a bad path or setting fails here, naming the field.
+fn parse_movielens(
+    ctx: &Ctx,
+    t: &Table,
+    path: &str,
+    arms: Option<u64>,
+    sigma: Option<f64>,
+) -> Result<EnvKind, SpecError> {
+    for key in t.keys() {
+        if !MOVIELENS_KEYS.contains(&key.as_str()) && !["name", "kind", "horizon", "shuffle"].contains(&key.as_str()) {
+            return Err(ctx.err(
+                join(path, key),
+                format!("does not apply to kind = \"movielens\"; its keys: {}", MOVIELENS_KEYS.join(", ")),
+            ));
+        }
+    }
+    let dir = ctx.string(t, "data", path)?.ok_or_else(|| {
+        ctx.err(
+            join(path, "data"),
+            "is required: the MovieLens directory, e.g. \"data/ml-100k\" (run scripts/fetch-movielens-100k.sh)",
+        )
+    })?;
+    let arms =
+        arms.ok_or_else(|| ctx.err(join(path, "arms"), "is required: how many of the most-rated movies are arms"))?;
+    let rank = ctx.uint(t, "rank", path, 1)?.unwrap_or(DEFAULT_MOVIELENS_RANK);
+    let features = match ctx.string(t, "context", path)? {
+        None => UserFeatures::LeftSingular,
+        Some(name) => UserFeatures::from_name(name).ok_or_else(|| {
+            ctx.err(
+                join(path, "context"),
+                format!("unknown user features \"{name}\"; valid: {}", UserFeatures::NAMES.join(", ")),
+            )
+        })?,
+    };
+    let users = match ctx.string(t, "users", path)? {
+        None => UserSplit::All,
+        Some(name) => UserSplit::from_name(name).ok_or_else(|| {
+            ctx.err(
+                join(path, "users"),
+                format!("unknown user split \"{name}\"; valid: {}", UserSplit::NAMES.join(", ")),
+            )
+        })?,
+    };
+    let evaluation = match ctx.string(t, "evaluation", path)? {
+        None => Evaluation::Model,
+        Some(name) => Evaluation::from_name(name).ok_or_else(|| {
+            ctx.err(
+                join(path, "evaluation"),
+                format!("unknown evaluation \"{name}\"; valid: {}", Evaluation::NAMES.join(", ")),
+            )
+        })?,
+    };
+    let sigma = sigma.unwrap_or(0.0);
+    if sigma < 0.0 {
+        return Err(ctx.err(join(path, "sigma"), format!("is {sigma}; it must be >= 0")));
+    }
+    if evaluation == Evaluation::Replay && sigma > 0.0 {
+        return Err(
+            ctx.err(join(path, "sigma"), "does not apply to replay (its rewards are the logged ratings); remove it")
+        );
+    }
+    let split_seed = ctx.uint(t, "split_seed", path, 0)?.unwrap_or(1);
+    let data = load_dataset(ctx, dir, path)?;
+    let train_users = match ctx.uint(t, "train_users", path, 1)? {
+        Some(n) => n as usize,
+        // BanditBench: 100 training users on ml-100k, 200 on ml-1m.
+        None if data.users.len() < 1000 => 100,
+        None => 200,
+    };
+    let settings = MovieLensSettings {
+        data: std::path::PathBuf::from(dir),
+        arms: arms as usize,
+        rank: rank as usize,
+        features,
+        users,
+        train_users,
+        split_seed,
+        sigma,
+        evaluation,
+    };
+    let world = MovieLensWorld::build(data, &settings).map_err(|(field, m)| ctx.err(join(path, field), m))?;
+    Ok(EnvKind::MovieLens(MovieLensSpec { settings, world: std::sync::Arc::new(world) }))
+}
+
+fn load_dataset(ctx: &Ctx, dir: &str, path: &str) -> Result<std::sync::Arc<MovieLens>, SpecError> {
+    let key = std::path::PathBuf::from(dir);
+    if let Some((_, d)) = ctx.datasets.borrow().iter().find(|(p, _)| *p == key) {
+        return Ok(std::sync::Arc::clone(d));
+    }
+    let data = MovieLens::load(&key).map_err(|e| ctx.err(join(path, "data"), e.to_string()))?;
+    let data = std::sync::Arc::new(data);
+    ctx.datasets.borrow_mut().push((key, std::sync::Arc::clone(&data)));
+    Ok(data)
+}
+
+/// Rank of the MovieLens SVD when `rank` is not given (the paper's d = 5).
+pub const DEFAULT_MOVIELENS_RANK: u64 = 5;
 
 /// Noise standard deviation of a Gaussian linear world when `sigma` is not given.
 pub const DEFAULT_LINEAR_SIGMA: f64 = 0.1;
@@ -555,6 +695,21 @@ fn env_table(e: &EnvSpec) -> Table {
                 LinearReward::Logistic => {
                     t.insert("reward".into(), Value::String("logistic".into()));
                 }
+            }
+        }
+        EnvKind::MovieLens(m) => {
+            let s = &m.settings;
+            t.insert("kind".into(), Value::String("movielens".into()));
+            t.insert("data".into(), Value::String(s.data.to_string_lossy().into_owned()));
+            t.insert("arms".into(), int(s.arms as u64));
+            t.insert("rank".into(), int(s.rank as u64));
+            t.insert("context".into(), Value::String(s.features.name().into()));
+            t.insert("users".into(), Value::String(s.users.name().into()));
+            t.insert("train_users".into(), int(s.train_users as u64));
+            t.insert("split_seed".into(), int(s.split_seed));
+            t.insert("evaluation".into(), Value::String(s.evaluation.name().into()));
+            if s.evaluation == Evaluation::Model {
+                t.insert("sigma".into(), Value::Float(s.sigma));
             }
         }
     }

@@ -363,7 +363,11 @@ pub fn html(data: &ReportData, figs: &[Figure]) -> String {
             escape(&e.identity),
             e.arms,
             e.horizon,
-            e.means.as_ref().map_or("per seed".into(), |m| escape(&format!("{m:?}"))),
+            match &e.means {
+                Some(m) => escape(&format!("{m:?}")),
+                None if e.contextual => "depend on the context".into(),
+                None => "per seed".into(),
+            },
             e.means.as_ref().map_or_else(
                 || e.mean_min_gap.map_or("–".into(), |g| format!("mean Δmin {g:.4}")),
                 |m| {

@@ -12,13 +12,16 @@
 
 pub mod contextual;
 pub mod linear;
+pub mod movielens;
 pub mod presets;
 
 use crate::rng::{self, Role, Stream};
 use contextual::ContextShape;
 use linear::{LinearInstance, LinearReward, LinearSpec};
+use movielens::{Evaluation, MovieLensSpec, MovieLensWorld};
 pub use presets::EnvPreset;
 use rand_distr::Distribution;
+use std::sync::Arc;
 
 /// What a policy may know about the reward distribution (the family and its noise scale, never
 /// the means). Policies with `family = "auto"` read it to pick their model.
@@ -50,6 +53,8 @@ pub enum EnvKind {
     Preset { preset: EnvPreset, arms: usize },
     /// A synthetic linear contextual bandit.
     Linear(LinearSpec),
+    /// MovieLens users and movies.
+    MovieLens(MovieLensSpec),
 }
 
 /// An environment as written in an experiment spec, validated.
@@ -74,12 +79,13 @@ impl EnvSpec {
             EnvKind::Bernoulli { means } | EnvKind::Gaussian { means, .. } => means.len(),
             EnvKind::Preset { arms, .. } => *arms,
             EnvKind::Linear(l) => l.arms,
+            EnvKind::MovieLens(m) => m.settings.arms,
         }
     }
 
     /// Whether the environment shows a context before each decision.
     pub fn is_contextual(&self) -> bool {
-        matches!(self.kind, EnvKind::Linear(_))
+        matches!(self.kind, EnvKind::Linear(_) | EnvKind::MovieLens(_))
     }
 
     /// The reward model's name as shown in tables: bernoulli, gaussian or logistic.
@@ -88,6 +94,11 @@ impl EnvSpec {
             EnvKind::Linear(l) => match l.reward {
                 LinearReward::Gaussian { .. } => "gaussian",
                 LinearReward::Logistic => "logistic",
+            },
+            EnvKind::MovieLens(m) => match (m.settings.evaluation, m.settings.sigma > 0.0) {
+                (Evaluation::Replay, _) => "rating (replay)",
+                (Evaluation::Model, false) => "rating (low-rank model)",
+                (Evaluation::Model, true) => "rating (low-rank model + noise)",
             },
             _ if self.is_bernoulli() => "bernoulli",
             _ => "gaussian",
@@ -109,6 +120,7 @@ impl EnvSpec {
             }
             EnvKind::Preset { preset, arms } => format!("{}(arms={arms})", preset.name()),
             EnvKind::Linear(l) => l.identity(),
+            EnvKind::MovieLens(m) => m.identity(),
         };
         match self.instance_seed {
             Some(s) => format!("{body};shuffle={};instance_seed={s}", self.shuffle),
@@ -123,6 +135,10 @@ impl EnvSpec {
             EnvKind::Gaussian { means, .. } => format!("gaussian-k{}", means.len()),
             EnvKind::Preset { preset, arms } => format!("{}-k{arms}", preset.name()),
             EnvKind::Linear(l) => format!("linear-d{}-k{}", l.features + l.arm_features, l.arms),
+            EnvKind::MovieLens(m) => match m.settings.evaluation {
+                Evaluation::Model => format!("movielens-k{}", m.settings.arms),
+                Evaluation::Replay => format!("movielens-replay-k{}", m.settings.arms),
+            },
         }
     }
 
@@ -141,6 +157,11 @@ impl EnvSpec {
         let mut rng = self.instance_stream(master, seed_index);
         match &self.kind {
             EnvKind::Linear(l) => ContextualInstance::Linear(l.draw(&mut rng)),
+            EnvKind::MovieLens(m) => ContextualInstance::MovieLens {
+                world: Arc::clone(&m.world),
+                sigma: m.settings.sigma,
+                evaluation: m.settings.evaluation,
+            },
             _ => unreachable!("instantiate_contextual called on the classic environment {}", self.label),
         }
     }
@@ -159,7 +180,9 @@ impl EnvSpec {
                 (means.clone(), s, false)
             }
             EnvKind::Preset { preset, arms } => preset.draw(*arms, &mut rng),
-            EnvKind::Linear(_) => unreachable!("instantiate called on the contextual environment {}", self.label),
+            EnvKind::Linear(_) | EnvKind::MovieLens(_) => {
+                unreachable!("instantiate called on the contextual environment {}", self.label)
+            }
         };
         if self.shuffle {
             // Fisher–Yates, applying the same permutation to means and sigmas.
@@ -180,6 +203,7 @@ impl EnvSpec {
     pub fn fixed_instance(&self) -> bool {
         match &self.kind {
             EnvKind::Linear(_) => self.instance_seed.is_some(),
+            EnvKind::MovieLens(_) => true,
             _ => {
                 self.instance_seed.is_some()
                     || (!self.shuffle && !matches!(self.kind, EnvKind::Preset { preset, .. } if !preset.is_bernoulli()))
@@ -194,20 +218,30 @@ impl EnvSpec {
             EnvKind::Gaussian { .. } => false,
             EnvKind::Preset { preset, .. } => preset.is_bernoulli(),
             EnvKind::Linear(l) => l.reward == LinearReward::Logistic,
+            EnvKind::MovieLens(_) => false,
         }
     }
 }
 
 /// One drawn contextual world.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub enum ContextualInstance {
     Linear(LinearInstance),
+    /// The shared MovieLens world; every seed index plays it and draws its own users.
+    MovieLens {
+        world: Arc<MovieLensWorld>,
+        sigma: f64,
+        evaluation: Evaluation,
+    },
 }
 
 impl ContextualInstance {
     pub fn shape(&self) -> ContextShape {
         match self {
             ContextualInstance::Linear(l) => l.spec.shape(),
+            ContextualInstance::MovieLens { world, .. } => {
+                ContextShape { arms: world.movies.len(), dim: world.dim, arm_dim: 0 }
+            }
         }
     }
 
