@@ -77,34 +77,37 @@ fn no_policy_allocates_per_step() {
 
 #[test]
 fn no_policy_allocates_per_contextual_step() {
-    let world = LinearSpec {
-        arms: 6,
-        features: 4,
-        arm_features: 0,
-        context: ContextDistribution::Gaussian,
-        reward: LinearReward::Gaussian { sigma: 0.1 },
-    };
-    let instance = world.draw(&mut rng::stream(3, Role::Instance, &["alloc"], 0));
-    let model = RewardModel::Gaussian { sigmas: vec![1.0; 6] };
-    let bandit = BanditInfo { arms: 6, horizon: 6000, reward_model: &model };
-    let info = ContextInfo { shape: world.shape(), horizon: 6000 };
-    // Hybrid LinUCB works on small nalgebra temporaries for its shared model (documented there).
-    for def in POLICIES.iter().filter(|d| d.name != "linucb-hybrid") {
-        let mut policy = PolicySpec::with_defaults(def).build_contextual(&info, &bandit);
-        let mut env = &instance;
-        let mut ctx = Context::zeros(6, 4, 0);
-        let mut means = vec![0.0; 6];
-        let mut rewards = rng::stream(1, Role::Reward, &["alloc"], 0);
-        let mut prng = rng::stream(1, Role::Policy, &["alloc"], 0);
-        // 6000 steps: every arm of the linear policies passes through refreshes (every 512 updates).
-        let before = allocations();
-        for _ in 0..6000 {
-            env.observe(&mut ctx, &mut means, &mut rewards);
-            let a = policy.select(&ctx, &mut prng);
-            let r = env.reward(a, &means, &mut rewards);
-            policy.update(&ctx, a, r, &mut prng);
+    // Shared contexts only, then shared contexts plus per-arm features.
+    for arm_features in [0, 2] {
+        let world = LinearSpec {
+            arms: 6,
+            features: 4,
+            arm_features,
+            context: ContextDistribution::Gaussian,
+            reward: LinearReward::Gaussian { sigma: 0.1 },
+        };
+        let instance = world.draw(&mut rng::stream(3, Role::Instance, &["alloc"], 0));
+        let model = RewardModel::Gaussian { sigmas: vec![1.0; 6] };
+        let bandit = BanditInfo { arms: 6, horizon: 6000, reward_model: &model };
+        let info = ContextInfo { shape: world.shape(), horizon: 6000 };
+        // Hybrid LinUCB works on small nalgebra temporaries for its shared model (documented there).
+        for def in POLICIES.iter().filter(|d| d.name != "linucb-hybrid") {
+            let mut policy = PolicySpec::with_defaults(def).build_contextual(&info, &bandit);
+            let mut env = &instance;
+            let mut ctx = Context::zeros(6, 4, arm_features);
+            let mut means = vec![0.0; 6];
+            let mut rewards = rng::stream(1, Role::Reward, &["alloc"], 0);
+            let mut prng = rng::stream(1, Role::Policy, &["alloc"], 0);
+            // 6000 steps: every arm of the linear policies passes through refreshes (every 512 updates).
+            let before = allocations();
+            for _ in 0..6000 {
+                env.observe(&mut ctx, &mut means, &mut rewards);
+                let a = policy.select(&ctx, &mut prng);
+                let r = env.reward(a, &means, &mut rewards);
+                policy.update(&ctx, a, r, &mut prng);
+            }
+            let n = allocations() - before;
+            assert_eq!(n, 0, "{} allocated {n} times on a linear world with {arm_features} arm features", def.name);
         }
-        let n = allocations() - before;
-        assert_eq!(n, 0, "{} allocated {n} times on a linear world", def.name);
     }
 }

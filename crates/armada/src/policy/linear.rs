@@ -25,6 +25,8 @@ pub struct LinUcb {
     ridge: RidgeArms,
     alpha: f64,
     form: QuadForm,
+    means: Vec<f64>,
+    widths: Vec<f64>,
     scratch: Vec<f64>,
 }
 
@@ -34,8 +36,10 @@ impl LinUcb {
         LinUcb {
             ridge: RidgeArms::new(s.arms, s.joint_dim(), lambda),
             alpha,
-            form: QuadForm::default(),
-            scratch: Vec::new(),
+            form: QuadForm::new(s.joint_dim()),
+            means: vec![0.0; s.arms],
+            widths: vec![0.0; s.arms],
+            scratch: Vec::with_capacity(s.joint_dim()),
         }
     }
 
@@ -50,12 +54,10 @@ impl ContextualPolicy for LinUcb {
         let (ridge, alpha) = (&mut self.ridge, self.alpha);
         if ctx.arm_dim == 0 {
             // One x for every arm: its quadratic form is built once.
-            let x = &ctx.shared;
-            self.form.set(x);
-            let form = &self.form;
-            return rng::argmax_by(rng, ridge.arms(), |a| {
-                ridge.predict(a, x) + alpha * ridge.width2(a, form).max(0.0).sqrt()
-            });
+            self.form.set(&ctx.shared);
+            ridge.score_shared(&ctx.shared, &self.form, &mut self.means, &mut self.widths);
+            let (means, widths) = (&self.means, &self.widths);
+            return rng::argmax_by(rng, ridge.arms(), |a| means[a] + alpha * widths[a].max(0.0).sqrt());
         }
         let scratch = &mut self.scratch;
         rng::argmax_by(rng, ridge.arms(), |a| {
@@ -75,6 +77,8 @@ pub struct LinTs {
     ridge: RidgeArms,
     v: f64,
     form: QuadForm,
+    means: Vec<f64>,
+    widths: Vec<f64>,
     scratch: Vec<f64>,
 }
 
@@ -84,8 +88,10 @@ impl LinTs {
         LinTs {
             ridge: RidgeArms::new(s.arms, s.joint_dim(), lambda),
             v,
-            form: QuadForm::default(),
-            scratch: Vec::new(),
+            form: QuadForm::new(s.joint_dim()),
+            means: vec![0.0; s.arms],
+            widths: vec![0.0; s.arms],
+            scratch: Vec::with_capacity(s.joint_dim()),
         }
     }
 }
@@ -96,11 +102,12 @@ impl ContextualPolicy for LinTs {
         let shared = ctx.arm_dim == 0;
         if shared {
             self.form.set(&ctx.shared);
+            self.ridge.score_shared(&ctx.shared, &self.form, &mut self.means, &mut self.widths);
         }
         let mut best = (0, f64::NEG_INFINITY);
         for a in 0..k {
             let (mean, quad) = if shared {
-                (self.ridge.predict(a, &ctx.shared), self.ridge.width2(a, &self.form))
+                (self.means[a], self.widths[a])
             } else {
                 self.ridge.score(a, ctx.joint(a, &mut self.scratch))
             };
@@ -130,7 +137,12 @@ pub struct LinEpsilonGreedy {
 impl LinEpsilonGreedy {
     pub fn new(info: &ContextInfo, schedule: EpsilonSchedule, lambda: f64) -> Self {
         let s = info.shape;
-        LinEpsilonGreedy { ridge: RidgeArms::new(s.arms, s.joint_dim(), lambda), schedule, t: 0, scratch: Vec::new() }
+        LinEpsilonGreedy {
+            ridge: RidgeArms::new(s.arms, s.joint_dim(), lambda),
+            schedule,
+            t: 0,
+            scratch: Vec::with_capacity(s.joint_dim()),
+        }
     }
 
     fn epsilon(&self) -> f64 {
@@ -183,7 +195,7 @@ impl SquareCb {
             t: 0,
             predictions: vec![0.0; s.arms],
             probabilities: vec![0.0; s.arms],
-            scratch: Vec::new(),
+            scratch: Vec::with_capacity(s.joint_dim()),
         }
     }
 

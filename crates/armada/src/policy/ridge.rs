@@ -20,7 +20,9 @@
 //! d(d+1)/2 multiply-adds in a loop the compiler vectorises, instead of a d² matrix–vector
 //! product. Summation orders are fixed, so results are identical on every machine.
 
-use crate::linalg::dot;
+#[cfg(target_arch = "x86_64")]
+use crate::linalg::dot_avx;
+use crate::linalg::{dot, has_avx};
 use nalgebra::DMatrix;
 
 /// Updates of one arm between two full refactorisations of its inverse.
@@ -40,6 +42,11 @@ pub struct QuadForm {
 }
 
 impl QuadForm {
+    /// A form for vectors of length `dim` (allocated once, here).
+    pub fn new(dim: usize) -> Self {
+        QuadForm { packed: vec![0.0; packed_len(dim)] }
+    }
+
     /// Sets the form to x (reusing its buffer).
     #[inline]
     pub fn set(&mut self, x: &[f64]) {
@@ -80,6 +87,8 @@ pub struct RidgeArms {
     /// d × d workspaces for [`RidgeArms::refresh`].
     factor_work: DMatrix<f64>,
     inverse_work: DMatrix<f64>,
+    /// Whether the CPU runs the AVX kernels.
+    avx: bool,
 }
 
 impl RidgeArms {
@@ -106,9 +115,10 @@ impl RidgeArms {
             since_refresh: vec![0; arms],
             counts: vec![0; arms],
             solved: vec![0.0; dim],
-            form: QuadForm::default(),
+            form: QuadForm::new(dim),
             factor_work: DMatrix::zeros(dim, dim),
             inverse_work: DMatrix::zeros(dim, dim),
+            avx: has_avx(),
         }
     }
 
@@ -156,6 +166,33 @@ impl RidgeArms {
         dot(self.packed_inverse(arm), &form.packed)
     }
 
+    /// For a context x shared by every arm (with `form` its [`QuadForm`]): each arm's prediction
+    /// θ̂ᵀx into `means` and squared width xᵀA⁻¹x into `widths`. Uses AVX when the CPU has it
+    /// (same bits either way, see [`crate::linalg`]).
+    pub fn score_shared(&self, x: &[f64], form: &QuadForm, means: &mut [f64], widths: &mut [f64]) {
+        #[cfg(target_arch = "x86_64")]
+        if self.avx {
+            // SAFETY: `avx` was set from a run-time check that the CPU supports AVX.
+            return unsafe { self.score_shared_avx(x, form, means, widths) };
+        }
+        for a in 0..self.arms() {
+            means[a] = dot(self.theta(a), x);
+            widths[a] = dot(self.packed_inverse(a), &form.packed);
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx")]
+    unsafe fn score_shared_avx(&self, x: &[f64], form: &QuadForm, means: &mut [f64], widths: &mut [f64]) {
+        for a in 0..self.arms() {
+            // SAFETY: the caller checked AVX.
+            unsafe {
+                means[a] = dot_avx(self.theta(a), x);
+                widths[a] = dot_avx(self.packed_inverse(a), &form.packed);
+            }
+        }
+    }
+
     /// The prediction θ̂ᵀx and the squared width xᵀA⁻¹x for an x of this arm alone. When all
     /// arms share x, build one [`QuadForm`] and call [`width2`](Self::width2) instead.
     #[inline]
@@ -172,18 +209,36 @@ impl RidgeArms {
         packed_matvec(self.packed_inverse(arm), x, out);
     }
 
-    /// Adds the observation (x, r) to `arm`'s model in O(d²).
+    /// Adds the observation (x, r) to `arm`'s model in O(d²). Uses AVX when the CPU has it (the
+    /// same bits either way: element-wise operations, and dot products in a fixed order).
     pub fn update(&mut self, arm: usize, x: &[f64], reward: f64) {
+        #[cfg(target_arch = "x86_64")]
+        if self.avx {
+            // SAFETY: `avx` was set from a run-time check that the CPU supports AVX.
+            unsafe { self.update_avx(arm, x, reward) };
+            return;
+        }
+        self.update_with::<false>(arm, x, reward);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx")]
+    unsafe fn update_avx(&mut self, arm: usize, x: &[f64], reward: f64) {
+        self.update_with::<true>(arm, x, reward);
+    }
+
+    #[inline(always)]
+    fn update_with<const AVX: bool>(&mut self, arm: usize, x: &[f64], reward: f64) {
         let d = self.dim;
         debug_assert_eq!(x.len(), d);
         let p = packed_len(d);
         let rows = arm * d..(arm + 1) * d;
         let block = arm * p..(arm + 1) * p;
         let z = &mut self.solved;
-        packed_matvec(&self.inverse[block.clone()], x, z);
-        let denom = 1.0 + dot(x, z);
+        packed_matvec_with::<AVX>(&self.inverse[block.clone()], x, z);
+        let denom = 1.0 + dot_with::<AVX>(x, z);
         let theta = &mut self.theta[rows.clone()];
-        let step = (reward - dot(theta, x)) / denom;
+        let step = (reward - dot_with::<AVX>(theta, x)) / denom;
         for (t, &zi) in theta.iter_mut().zip(z.iter()) {
             *t += step * zi;
         }
@@ -260,12 +315,29 @@ fn unpack(packed: &[f64], d: usize, out: &mut [f64]) {
 /// product with x[i..] to y_i and x_i times its off-diagonal part to y[i+1..].
 #[inline]
 pub(crate) fn packed_matvec(packed: &[f64], x: &[f64], y: &mut [f64]) {
+    packed_matvec_with::<false>(packed, x, y)
+}
+
+/// [`dot`], or [`dot_avx`] inside code compiled for AVX.
+#[inline(always)]
+fn dot_with<const AVX: bool>(a: &[f64], b: &[f64]) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    if AVX {
+        // SAFETY: only instantiated with AVX = true inside functions compiled for AVX, which
+        // are only called after a run-time check.
+        return unsafe { dot_avx(a, b) };
+    }
+    dot(a, b)
+}
+
+#[inline(always)]
+fn packed_matvec_with<const AVX: bool>(packed: &[f64], x: &[f64], y: &mut [f64]) {
     let d = x.len();
     y.fill(0.0);
     let mut at = 0;
     for i in 0..d {
         let row = &packed[at..at + d - i];
-        y[i] += dot(row, &x[i..]);
+        y[i] += dot_with::<AVX>(row, &x[i..]);
         let xi = x[i];
         for (yj, &m) in y[i + 1..].iter_mut().zip(&row[1..]) {
             *yj += xi * m;
