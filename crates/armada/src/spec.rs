@@ -122,6 +122,17 @@ impl Ctx<'_> {
         }
     }
 
+    /// A 64-bit seed: a whole number >= 0, or (above TOML's integer range, 2^63 - 1) its digits
+    /// as a string, which is how [`to_toml`] writes such seeds.
+    fn seed(&self, table: &Table, key: &str, path: &str) -> Result<Option<u64>, SpecError> {
+        match table.get(key) {
+            Some(Value::String(s)) => s.parse::<u64>().map(Some).map_err(|_| {
+                self.err(join(path, key), format!("must be a whole number in 0..=18446744073709551615, got \"{s}\""))
+            }),
+            _ => self.uint(table, key, path, 0),
+        }
+    }
+
     fn string<'t>(&self, table: &'t Table, key: &str, path: &str) -> Result<Option<&'t str>, SpecError> {
         match table.get(key) {
             None => Ok(None),
@@ -202,7 +213,7 @@ pub fn parse_spec(text: &str, source: &str) -> Result<Experiment, SpecError> {
             format!("is {seeds}; at most {MAX_SEEDS} runs per environment × policy (split larger sweeps)"),
         ));
     }
-    let seed = ctx.uint(&doc, "seed", "", 0)?.unwrap_or(0);
+    let seed = ctx.seed(&doc, "seed", "")?.unwrap_or(0);
     let checkpoints = ctx.uint(&doc, "checkpoints", "", 2)?.map(|c| c as usize).unwrap_or(DEFAULT_CHECKPOINTS);
     if checkpoints > MAX_CHECKPOINTS {
         return Err(ctx.err("checkpoints", format!("is {checkpoints}; at most {MAX_CHECKPOINTS}")));
@@ -399,7 +410,7 @@ fn parse_env(ctx: &Ctx, t: &Table, i: usize) -> Result<EnvSpec, SpecError> {
             "does not apply to MovieLens (its world is fixed by the data; `split_seed` shuffles the users); remove it",
         ));
     }
-    let instance_seed = ctx.uint(t, "instance_seed", &path, 0)?;
+    let instance_seed = ctx.seed(t, "instance_seed", &path)?;
     let horizon = ctx.uint(t, "horizon", &path, 1)?;
     let label = match ctx.string(t, "name", &path)? {
         Some(n) => n.to_string(),
@@ -632,7 +643,7 @@ pub fn to_toml(exp: &Experiment) -> String {
     doc.insert("name".into(), Value::String(exp.name.clone()));
     doc.insert("horizon".into(), int(exp.horizon));
     doc.insert("seeds".into(), int(exp.seeds));
-    doc.insert("seed".into(), int(exp.seed));
+    doc.insert("seed".into(), seed_value(exp.seed));
     doc.insert("checkpoints".into(), int(exp.checkpoints as u64));
     let envs = exp.envs.iter().map(|e| Value::Table(env_table(e))).collect();
     doc.insert("env".into(), Value::Array(envs));
@@ -651,6 +662,15 @@ pub fn to_toml(exp: &Experiment) -> String {
         .collect();
     doc.insert("policy".into(), Value::Array(pols));
     toml::to_string(&doc).expect("spec serializes")
+}
+
+/// A seed as TOML: an integer when it fits, else its digits as a string (TOML integers are
+/// signed 64-bit).
+fn seed_value(x: u64) -> Value {
+    match i64::try_from(x) {
+        Ok(i) => Value::Integer(i),
+        Err(_) => Value::String(x.to_string()),
+    }
 }
 
 fn int(x: u64) -> Value {
@@ -715,7 +735,7 @@ fn env_table(e: &EnvSpec) -> Table {
     }
     t.insert("shuffle".into(), Value::Boolean(e.shuffle));
     if let Some(s) = e.instance_seed {
-        t.insert("instance_seed".into(), int(s));
+        t.insert("instance_seed".into(), seed_value(s));
     }
     if let Some(h) = e.horizon {
         t.insert("horizon".into(), int(h));
