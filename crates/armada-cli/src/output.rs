@@ -160,9 +160,22 @@ pub fn listing() -> String {
         out,
         "               instance_seed (same instance for every seed), horizon (overrides the experiment's)"
     );
+    let _ = writeln!(out, "  contextual (a context before every decision; see docs/contextual.md):");
+    let _ = writeln!(
+        out,
+        "  kind = \"linear\"     arms, features = d, arm_features = m (0), context = \"gaussian\"|\"sphere\",\n\
+         \x20                      reward = \"gaussian\" (sigma, default 0.1)|\"logistic\", instance_seed"
+    );
+    let _ = writeln!(
+        out,
+        "  kind = \"movielens\"  data = DIR, arms = K (most-rated movies), rank (5), context = \"left-singular\"|\"scaled\",\n\
+         \x20                      users = \"all\"|\"train\"|\"eval\", train_users, split_seed (1), sigma (0),\n\
+         \x20                      evaluation = \"model\"|\"replay\""
+    );
     let _ = writeln!(out, "\nPOLICIES  ([[policy]] tables: name = NAME, optional label, parameters)");
     for d in POLICIES {
-        let _ = writeln!(out, "  {:24} {}", d.name, d.summary);
+        let needs = if d.contextual { "  [contextual environments only]" } else { "" };
+        let _ = writeln!(out, "  {:24} {}{needs}", d.name, d.summary);
         let _ = writeln!(out, "  {:24} ref: {}", "", d.reference);
         for p in d.params {
             let default = match &p.default {

@@ -5,17 +5,19 @@
 //! T = 50 000 — what ../shared/peers (ref-loop `linucb`, the Python peers' `lin_python.py`)
 //! run. Also d = 5 (the 1M rounds/s target) and a hybrid world with arm features.
 //!
-//! `cargo bench -p armada --bench contextual` prints one line per measurement, the median of
-//! `REPS` repetitions. Pass a substring to run only matching policies, e.g. `-- linucb`.
+//! `cargo bench -p armada --bench contextual` prints one line per measurement: the best and the
+//! median of `REPS` repetitions (on a shared VM, interference only ever adds time, so the best
+//! is the steadier estimate of what the code does; both are reported). Pass a substring to run
+//! only matching policies, e.g. `-- linucb`.
 
 use armada::env::linear::{ContextDistribution, LinearReward, LinearSpec};
 use armada::env::{EnvKind, EnvSpec};
 use armada::harness::{Experiment, run_experiment};
-use armada::policy::{POLICIES, PolicySpec, find_policy};
+use armada::policy::{POLICIES, PolicySpec};
 use std::hint::black_box;
 use std::time::Instant;
 
-const REPS: usize = 3;
+const REPS: usize = 5;
 const HORIZON: u64 = 50_000;
 const SEEDS: u64 = 4;
 
@@ -30,8 +32,8 @@ fn world(features: usize, arm_features: usize) -> EnvSpec {
     EnvSpec { label: EnvSpec::default_label(&kind), kind, shuffle: false, instance_seed: None, horizon: None }
 }
 
-/// Median rounds per second (one thread) and the mean final regret.
-fn measure(env: EnvSpec, policy: PolicySpec) -> (f64, f64) {
+/// Best and median rounds per second (one thread), and the mean final regret.
+fn measure(env: EnvSpec, policy: PolicySpec) -> (f64, f64, f64) {
     let exp = Experiment {
         name: "bench".into(),
         horizon: HORIZON,
@@ -53,23 +55,25 @@ fn measure(env: EnvSpec, policy: PolicySpec) -> (f64, f64) {
         rates.push(exp.total_steps() as f64 / dt);
     }
     rates.sort_by(f64::total_cmp);
-    (rates[REPS / 2], regret)
+    (rates[REPS - 1], rates[REPS / 2], regret)
 }
 
 fn main() {
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let wanted = |name: &str| filter.as_deref().is_none_or(|f| name.contains(f));
-    println!("# one thread, median of {REPS}; linear world K=10, sigma=0.1, T={HORIZON}, {SEEDS} seeds");
-    println!("{:34} {:>12} {:>10} {:>12}", "policy", "rounds/s", "ns/round", "regret(T)");
+    println!("# one thread, {REPS} repetitions; linear world K=10, sigma=0.1, T={HORIZON}, {SEEDS} seeds");
+    println!(
+        "{:34} {:>14} {:>16} {:>10} {:>12}",
+        "policy", "best rounds/s", "median rounds/s", "ns/round", "regret(T)"
+    );
     for (features, arm_features) in [(20, 0), (5, 0), (5, 3)] {
         for def in POLICIES.iter().filter(|d| d.contextual || d.name == "random") {
             if !wanted(def.name) || (arm_features == 0) != (def.name != "linucb-hybrid") && arm_features > 0 {
                 continue;
             }
-            let (rate, regret) = measure(world(features, arm_features), PolicySpec::with_defaults(def));
+            let (best, median, regret) = measure(world(features, arm_features), PolicySpec::with_defaults(def));
             let label = format!("{} d={features} m={arm_features}", def.name);
-            println!("{label:34} {rate:>12.0} {:>10.1} {regret:>12.1}", 1e9 / rate);
+            println!("{label:34} {best:>14.0} {median:>16.0} {:>10.1} {regret:>12.1}", 1e9 / best);
         }
     }
-    let _ = find_policy;
 }

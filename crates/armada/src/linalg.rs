@@ -44,16 +44,24 @@ pub unsafe fn dot_avx(a: &[f64], b: &[f64]) -> f64 {
 /// The fixed-order reduction of the eight partial sums and the scalar tail.
 #[inline(always)]
 fn finish(acc: [f64; LANES], tail_a: &[f64], tail_b: &[f64]) -> f64 {
-    let mut tail = 0.0;
-    for (x, y) in tail_a.iter().zip(tail_b) {
-        tail += x * y;
+    // The tail (fewer than 16 terms) in four more partial sums, so short products — the rows of
+    // a packed triangle — are not one serial chain of additions either.
+    let (quads_a, quads_b) = (tail_a.chunks_exact(4), tail_b.chunks_exact(4));
+    let (rest_a, rest_b) = (quads_a.remainder(), quads_b.remainder());
+    let mut four = [0.0f64; 4];
+    for (x, y) in quads_a.zip(quads_b) {
+        for l in 0..4 {
+            four[l] += x[l] * y[l];
+        }
     }
-    let mut eight = [0.0f64; 8];
-    for l in 0..8 {
-        eight[l] = acc[l] + acc[l + 8];
+    let mut rest = 0.0;
+    for (x, y) in rest_a.iter().zip(rest_b) {
+        rest += x * y;
     }
-    let four = [eight[0] + eight[4], eight[1] + eight[5], eight[2] + eight[6], eight[3] + eight[7]];
-    ((four[0] + four[1]) + (four[2] + four[3])) + tail
+    for l in 0..4 {
+        four[l] += (acc[l] + acc[l + 8]) + (acc[l + 4] + acc[l + 12]);
+    }
+    ((four[0] + four[1]) + (four[2] + four[3])) + rest
 }
 
 #[cfg(target_arch = "x86_64")]

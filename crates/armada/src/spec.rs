@@ -90,6 +90,8 @@ const ENV_KINDS: &[&str] = &["bernoulli", "gaussian", "linear", "movielens"];
 pub const MAX_FEATURES: u64 = 1000;
 /// Largest number of arms.
 pub const MAX_ARMS: u64 = 1_000_000;
+/// Largest arms × d² of a linear world (about 1 GiB per matrix a linear policy keeps per arm).
+pub const MAX_MODEL_ENTRIES: u64 = 1 << 27;
 
 struct Ctx<'a> {
     source: &'a str,
@@ -447,6 +449,17 @@ fn parse_linear(ctx: &Ctx, t: &Table, path: &str, arms: Option<u64>, sigma: Opti
         if v > MAX_FEATURES {
             return Err(ctx.err(join(path, key), format!("is {v}; at most {MAX_FEATURES}")));
         }
+    }
+    // A linear policy keeps two d × d matrices per arm (d = features + arm_features).
+    let joint = features + arm_features;
+    if arms.saturating_mul(joint * joint) > MAX_MODEL_ENTRIES {
+        return Err(ctx.err(
+            join(path, "arms"),
+            format!(
+                "{arms} arms × ({joint} features)² is more than {MAX_MODEL_ENTRIES} matrix entries per linear policy; \
+                 use fewer arms or features"
+            ),
+        ));
     }
     let context = match ctx.string(t, "context", path)? {
         None => ContextDistribution::Gaussian,
