@@ -10,7 +10,10 @@
 //!
 //! The step loop is monomorphized per (policy, environment) pair: [`AnyPolicy::visit`] and a
 //! match on the reward model happen once per run, never per step, and the loop allocates
-//! nothing.
+//! nothing. Contextual environments run the same way through [`crate::policy::AnyContextualPolicy::visit`]
+//! and `contextual_loop`, which accounts regret against the best arm of each step's context
+//! (and `replay_loop` for MovieLens replay, which counts only the steps that match a logged
+//! rating).
 
 use crate::env::contextual::{Context, ContextualEnvironment};
 use crate::env::movielens::{Evaluation, MovieLensEnv, MovieLensWorld};
