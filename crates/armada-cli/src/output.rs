@@ -160,6 +160,10 @@ pub fn listing() -> String {
         out,
         "               instance_seed (same instance for every seed), horizon (overrides the experiment's)"
     );
+    let _ = writeln!(
+        out,
+        "  kind = \"piecewise\"  segments = [[means], ...], change_points = [t1, ...], reward = \"bernoulli\"|\"gaussian\" (sigma)"
+    );
     let _ = writeln!(out, "  contextual (a context before every decision; see docs/contextual.md):");
     let _ = writeln!(
         out,

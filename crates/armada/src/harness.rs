@@ -17,7 +17,7 @@
 
 use crate::env::contextual::{Context, ContextualEnvironment};
 use crate::env::movielens::{Evaluation, MovieLensEnv, MovieLensWorld};
-use crate::env::{BernoulliEnv, ContextualInstance, EnvSpec, Environment, GaussianEnv, Instance, RewardModel};
+use crate::env::{BernoulliEnv, ContextualInstance, EnvKind, EnvSpec, Environment, GaussianEnv, Instance, RewardModel};
 use crate::metrics;
 use crate::policy::{BanditInfo, ContextInfo, ContextualPolicy, ContextualVisitor, Policy, PolicySpec, PolicyVisitor};
 use crate::rng::{self, Role, Stream};
@@ -126,6 +126,9 @@ pub fn run_one(exp: &Experiment, id: RunId, env_id: &str, policy_id: &str, check
     if exp.envs[id.env].is_contextual() {
         return run_contextual(exp, id, env_id, policy_id, checkpoints);
     }
+    if let EnvKind::Piecewise { segments, change_points, sigma } = &exp.envs[id.env].kind {
+        return run_piecewise(exp, id, env_id, policy_id, checkpoints, (segments, change_points, *sigma));
+    }
     let instance = exp.envs[id.env].instantiate(exp.seed, id.seed_index);
     let info =
         BanditInfo { arms: instance.arms(), horizon: exp.horizon_of(id.env), reward_model: &instance.reward_model };
@@ -233,6 +236,109 @@ fn step_loop<P: Policy, E: Environment>(
         out.opt_frac.push(opt_n as f64 / tf);
     }
     out.reward = reward_sum;
+}
+
+/// Executes one run on a piecewise-stationary environment: regret is dynamic, against the best
+/// arm of the segment each step falls in. Rewards keep common random numbers (one uniform or one
+/// normal per step, whatever the arm).
+fn run_piecewise(
+    exp: &Experiment,
+    id: RunId,
+    env_id: &str,
+    policy_id: &str,
+    checkpoints: &[u64],
+    (segments, change_points, sigma): (&[Vec<f64>], &[u64], Option<f64>),
+) -> RunRecord {
+    let k = segments[0].len();
+    let model = match sigma {
+        None => RewardModel::Bernoulli,
+        Some(s) => RewardModel::Gaussian { sigmas: vec![s; k] },
+    };
+    let horizon = exp.horizon_of(id.env);
+    let mut policy = exp.policies[id.policy].build(&BanditInfo { arms: k, horizon, reward_model: &model });
+    let mut reward_rng = rng::stream(exp.seed, Role::Reward, &[env_id], id.seed_index);
+    let mut policy_rng = rng::stream(exp.seed, Role::Policy, &[env_id, policy_id], id.seed_index);
+    let instances: Vec<Instance> = segments.iter().map(|m| Instance::new(m.clone(), model.clone())).collect();
+    let mut out = Trajectory::new(k, checkpoints.len());
+    policy.visit(SimulatePiecewise {
+        segments: &instances,
+        change_points,
+        sigma: sigma.unwrap_or(0.0),
+        checkpoints,
+        reward_rng: &mut reward_rng,
+        policy_rng: &mut policy_rng,
+        out: &mut out,
+    });
+    // Arms ranked by their mean over the whole horizon.
+    let mut value = vec![0.0; k];
+    let mut start = 0u64;
+    for (j, inst) in instances.iter().enumerate() {
+        let end = change_points.get(j).copied().unwrap_or(horizon).min(horizon);
+        for (v, m) in value.iter_mut().zip(&inst.means) {
+            *v += end.saturating_sub(start) as f64 * m;
+        }
+        start = end.max(start);
+    }
+    let mut order: Vec<usize> = (0..k).collect();
+    order.sort_by(|&a, &b| value[b].total_cmp(&value[a]).then(a.cmp(&b)));
+    RunRecord {
+        id,
+        regret: out.regret,
+        min_frac: out.min_frac,
+        opt_frac: out.opt_frac,
+        reward: out.reward,
+        pulls_by_rank: order.iter().map(|&a| out.counts[a]).collect(),
+        min_gap: None,
+    }
+}
+
+struct SimulatePiecewise<'a> {
+    segments: &'a [Instance],
+    change_points: &'a [u64],
+    /// 0 for Bernoulli segments.
+    sigma: f64,
+    checkpoints: &'a [u64],
+    reward_rng: &'a mut Stream,
+    policy_rng: &'a mut Stream,
+    out: &'a mut Trajectory,
+}
+
+impl PolicyVisitor for SimulatePiecewise<'_> {
+    type Output = ();
+    fn visit<P: Policy>(self, policy: &mut P) {
+        let bernoulli = matches!(self.segments[0].reward_model, RewardModel::Bernoulli);
+        let counts = &mut self.out.counts[..];
+        let k = counts.len();
+        let (mut regret, mut reward_sum) = (0.0, 0.0);
+        let mut optimal: u64 = 0;
+        let (mut t, mut seg) = (0u64, 0usize);
+        for &next in self.checkpoints {
+            while t < next {
+                while seg < self.change_points.len() && t >= self.change_points[seg] {
+                    seg += 1;
+                }
+                let inst = &self.segments[seg];
+                let arm = policy.select(self.policy_rng);
+                let r = if bernoulli {
+                    BernoulliEnv { means: &inst.means }.pull(arm, self.reward_rng)
+                } else {
+                    inst.means[arm] + self.sigma * rng::normal(self.reward_rng)
+                };
+                policy.update(arm, r, self.policy_rng);
+                counts[arm] += 1;
+                regret += inst.gaps[arm];
+                optimal += u64::from(inst.gaps[arm] == 0.0);
+                reward_sum += r;
+                t += 1;
+            }
+            let tf = t as f64;
+            let min_n = counts.iter().copied().min().unwrap_or(0);
+            self.out.regret.push(regret);
+            self.out.min_frac.push(k as f64 * min_n as f64 / tf);
+            self.out.opt_frac.push(optimal as f64 / tf);
+        }
+        self.out.reward = reward_sum;
+    }
 }
 
 /// Executes one run on a contextual environment.

@@ -68,6 +68,8 @@ const ENV_KEYS: &[&str] = &[
     "train_users",
     "split_seed",
     "evaluation",
+    "segments",
+    "change_points",
 ];
 /// Keys that only contextual kinds take.
 const CONTEXTUAL_KEYS: &[&str] = &[
@@ -85,7 +87,7 @@ const CONTEXTUAL_KEYS: &[&str] = &[
 /// Keys of the MovieLens kind.
 const MOVIELENS_KEYS: &[&str] =
     &["data", "arms", "rank", "context", "users", "train_users", "split_seed", "sigma", "evaluation"];
-const ENV_KINDS: &[&str] = &["bernoulli", "gaussian", "linear", "movielens"];
+const ENV_KINDS: &[&str] = &["bernoulli", "gaussian", "linear", "movielens", "piecewise"];
 /// Largest context dimension a linear world may have (the policies cost O(d²) per arm per step).
 pub const MAX_FEATURES: u64 = 1000;
 /// Largest number of arms.
@@ -332,7 +334,11 @@ fn parse_env(ctx: &Ctx, t: &Table, i: usize) -> Result<EnvSpec, SpecError> {
             parse_linear(ctx, t, &path, arms, sigma)?
         }
         (None, Some("movielens")) => parse_movielens(ctx, t, &path, arms, sigma)?,
+        (None, Some("piecewise")) => parse_piecewise(ctx, t, &path, arms, sigma)?,
         (None, Some(k)) => {
+            if let Some(key) = ["segments", "change_points"].iter().find(|key| t.contains_key(**key)) {
+                return Err(ctx.err(join(&path, key), "applies to kind = \"piecewise\" only; remove it"));
+            }
             if let Some(key) = CONTEXTUAL_KEYS.iter().find(|key| t.contains_key(**key)) {
                 return Err(ctx.err(
                     join(&path, key),
@@ -405,6 +411,12 @@ fn parse_env(ctx: &Ctx, t: &Table, i: usize) -> Result<EnvSpec, SpecError> {
     let shuffle = ctx.boolean(t, "shuffle", &path)?.unwrap_or(is_preset);
     if shuffle && kind_is_contextual(&kind) {
         return Err(ctx.err(join(&path, "shuffle"), "does not apply to a contextual environment; remove it"));
+    }
+    if shuffle && matches!(kind, EnvKind::Piecewise { .. }) {
+        return Err(ctx.err(
+            join(&path, "shuffle"),
+            "does not apply to a piecewise environment (write the segments in the order you want); remove it",
+        ));
     }
     if matches!(kind, EnvKind::MovieLens(_)) && t.contains_key("instance_seed") {
         return Err(ctx.err(
@@ -500,6 +512,111 @@ fn parse_linear(ctx: &Ctx, t: &Table, path: &str, arms: Option<u64>, sigma: Opti
         context,
         reward,
     }))
+}
+
+/// The `kind = "piecewise"` environment: segments of arm means and the steps where they change.
+fn parse_piecewise(
+    ctx: &Ctx,
+    t: &Table,
+    path: &str,
+    arms: Option<u64>,
+    sigma: Option<f64>,
+) -> Result<EnvKind, SpecError> {
+    const KEYS: &[&str] =
+        &["name", "kind", "arms", "segments", "change_points", "reward", "sigma", "horizon", "shuffle"];
+    if let Some(key) = t.keys().find(|k| !KEYS.contains(&k.as_str())) {
+        return Err(
+            ctx.err(join(path, key), format!("does not apply to kind = \"piecewise\"; its keys: {}", KEYS.join(", ")))
+        );
+    }
+    let field = join(path, "segments");
+    let segments: Vec<Vec<f64>> = match t.get("segments") {
+        Some(Value::Array(rows)) if !rows.is_empty() => {
+            rows.iter()
+                .enumerate()
+                .map(|(j, row)| match row {
+                    Value::Array(items) => items
+                        .iter()
+                        .enumerate()
+                        .map(|(a, v)| ctx.number(v, &format!("{field}[{j}][{a}]")))
+                        .collect::<Result<Vec<f64>, _>>(),
+                    other => Err(ctx
+                        .err(format!("{field}[{j}]"), format!("must be an array of means, got {}", type_name(other)))),
+                })
+                .collect::<Result<_, _>>()?
+        }
+        _ => return Err(ctx.err(&field, "is required: an array of segments, each an array of arm means")),
+    };
+    let k = segments[0].len();
+    if k < 2 {
+        return Err(ctx.err(format!("{field}[0]"), format!("needs at least 2 arms, got {k}")));
+    }
+    if let Some(j) = segments.iter().position(|m| m.len() != k) {
+        return Err(ctx.err(
+            format!("{field}[{j}]"),
+            format!("has {} means; every segment needs {k} (one per arm)", segments[j].len()),
+        ));
+    }
+    if let Some(a) = arms
+        && a as usize != k
+    {
+        return Err(ctx.err(join(path, "arms"), format!("is {a} but the segments have {k} arms")));
+    }
+    let cp_field = join(path, "change_points");
+    let change_points: Vec<u64> = match t.get("change_points") {
+        None if segments.len() == 1 => Vec::new(),
+        None => {
+            return Err(ctx.err(&cp_field, format!("is required: {} steps where the means change", segments.len() - 1)));
+        }
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(j, v)| match v {
+                Value::Integer(i) if *i >= 1 => Ok(*i as u64),
+                other => Err(ctx.err(format!("{cp_field}[{j}]"), format!("must be a step >= 1, got {}", other))),
+            })
+            .collect::<Result<_, _>>()?,
+        Some(other) => return Err(ctx.err(&cp_field, format!("must be an array of steps, got {}", type_name(other)))),
+    };
+    if change_points.len() + 1 != segments.len() {
+        return Err(ctx.err(
+            &cp_field,
+            format!(
+                "lists {} change points for {} segments; give one fewer than the segments",
+                change_points.len(),
+                segments.len()
+            ),
+        ));
+    }
+    if let Some(j) = (1..change_points.len()).find(|&j| change_points[j] <= change_points[j - 1]) {
+        return Err(ctx.err(format!("{cp_field}[{j}]"), "must be larger than the change point before it"));
+    }
+    let sigma = match ctx.string(t, "reward", path)?.unwrap_or("bernoulli") {
+        "bernoulli" => {
+            if sigma.is_some() {
+                return Err(ctx.err(join(path, "sigma"), "does not apply to Bernoulli arms; remove it"));
+            }
+            for (j, m) in segments.iter().enumerate() {
+                if let Some((a, v)) = m.iter().enumerate().find(|(_, v)| !(0.0..=1.0).contains(*v)) {
+                    return Err(
+                        ctx.err(format!("{field}[{j}][{a}]"), format!("is {v}; a Bernoulli mean must be in [0, 1]"))
+                    );
+                }
+            }
+            None
+        }
+        "gaussian" => match sigma {
+            Some(s) if s > 0.0 => Some(s),
+            Some(s) => return Err(ctx.err(join(path, "sigma"), format!("is {s}; it must be > 0"))),
+            None => return Err(ctx.err(join(path, "sigma"), "is required for Gaussian arms")),
+        },
+        other => {
+            return Err(
+                ctx.err(join(path, "reward"), format!("unknown reward model \"{other}\"; valid: bernoulli, gaussian"))
+            );
+        }
+    };
+    Ok(EnvKind::Piecewise { segments, change_points, sigma })
 }
 
 fn kind_is_contextual(kind: &EnvKind) -> bool {
@@ -729,6 +846,18 @@ fn env_table(e: &EnvSpec) -> Table {
                     t.insert("reward".into(), Value::String("logistic".into()));
                 }
             }
+        }
+        EnvKind::Piecewise { segments, change_points, sigma } => {
+            t.insert("kind".into(), Value::String("piecewise".into()));
+            t.insert("segments".into(), Value::Array(segments.iter().map(|m| floats(m)).collect()));
+            t.insert("change_points".into(), Value::Array(change_points.iter().map(|&c| int(c)).collect()));
+            match sigma {
+                None => t.insert("reward".into(), Value::String("bernoulli".into())),
+                Some(s) => {
+                    t.insert("reward".into(), Value::String("gaussian".into()));
+                    t.insert("sigma".into(), Value::Float(*s))
+                }
+            };
         }
         EnvKind::MovieLens(m) => {
             let s = &m.settings;

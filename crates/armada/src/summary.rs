@@ -85,6 +85,9 @@ pub struct EnvInfo {
     /// against the best arm in each step's context).
     #[serde(default)]
     pub contextual: bool,
+    /// Whether the arm means change over time (regret is then against the best arm at each step).
+    #[serde(default)]
+    pub nonstationary: bool,
     /// The arm means when every seed index uses the same instance; None otherwise.
     pub means: Option<Vec<f64>>,
     /// Mean over seeds of the smallest positive gap (the Δmin of the regret fit).
@@ -124,7 +127,8 @@ pub fn summarize(exp: &Experiment, records: &[RunRecord]) -> Summary {
         // Arm means exist only for classic environments (a contextual arm's mean changes with
         // the context), and are shown only when every seed plays the same instance.
         let fixed = exp.seeds < 2 || env.fixed_instance();
-        let means = (fixed && !env.is_contextual()).then(|| env.instantiate(exp.seed, 0).means);
+        let means =
+            (fixed && !env.is_contextual() && !env.is_nonstationary()).then(|| env.instantiate(exp.seed, 0).means);
         environments.push(EnvInfo {
             env: env.label.clone(),
             identity: env.identity(),
@@ -132,6 +136,7 @@ pub fn summarize(exp: &Experiment, records: &[RunRecord]) -> Summary {
             horizon,
             reward: env.reward_name().to_string(),
             contextual: env.is_contextual(),
+            nonstationary: env.is_nonstationary(),
             means,
             mean_min_gap,
         });

@@ -366,6 +366,7 @@ pub fn html(data: &ReportData, figs: &[Figure]) -> String {
             match &e.means {
                 Some(m) => escape(&format!("{m:?}")),
                 None if e.contextual => "depend on the context".into(),
+                None if e.nonstationary => "change over time (see the identity)".into(),
                 None => "per seed".into(),
             },
             e.means.as_ref().map_or_else(

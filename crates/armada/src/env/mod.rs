@@ -55,6 +55,9 @@ pub enum EnvKind {
     Linear(LinearSpec),
     /// MovieLens users and movies.
     MovieLens(MovieLensSpec),
+    /// Piecewise-stationary arms: segment j's means hold from `change_points[j-1]` (or step 0)
+    /// until the next change point. Bernoulli rewards when `sigma` is None, else Gaussian.
+    Piecewise { segments: Vec<Vec<f64>>, change_points: Vec<u64>, sigma: Option<f64> },
 }
 
 /// An environment as written in an experiment spec, validated.
@@ -80,12 +83,19 @@ impl EnvSpec {
             EnvKind::Preset { arms, .. } => *arms,
             EnvKind::Linear(l) => l.arms,
             EnvKind::MovieLens(m) => m.settings.arms,
+            EnvKind::Piecewise { segments, .. } => segments[0].len(),
         }
     }
 
     /// Whether the environment shows a context before each decision.
     pub fn is_contextual(&self) -> bool {
         matches!(self.kind, EnvKind::Linear(_) | EnvKind::MovieLens(_))
+    }
+
+    /// Whether the arm means change over time (regret is then dynamic: against the best arm at
+    /// each step).
+    pub fn is_nonstationary(&self) -> bool {
+        matches!(self.kind, EnvKind::Piecewise { .. })
     }
 
     /// The reward model's name as shown in tables: bernoulli, gaussian or logistic.
@@ -100,6 +110,8 @@ impl EnvSpec {
                 (Evaluation::Model, false) => "rating (low-rank model)",
                 (Evaluation::Model, true) => "rating (low-rank model + noise)",
             },
+            EnvKind::Piecewise { sigma: None, .. } => "bernoulli, piecewise-stationary",
+            EnvKind::Piecewise { sigma: Some(_), .. } => "gaussian, piecewise-stationary",
             _ if self.is_bernoulli() => "bernoulli",
             _ => "gaussian",
         }
@@ -121,6 +133,12 @@ impl EnvSpec {
             EnvKind::Preset { preset, arms } => format!("{}(arms={arms})", preset.name()),
             EnvKind::Linear(l) => l.identity(),
             EnvKind::MovieLens(m) => m.identity(),
+            EnvKind::Piecewise { segments, change_points, sigma } => {
+                let segs: Vec<String> = segments.iter().map(|m| fmt_list(m)).collect();
+                let cps: Vec<String> = change_points.iter().map(u64::to_string).collect();
+                let reward = sigma.map_or("bernoulli".to_string(), |s| format!("gaussian,sigma={s}"));
+                format!("piecewise(segments=[{}],change_points=[{}],{reward})", segs.join(","), cps.join(","))
+            }
         };
         match self.instance_seed {
             Some(s) => format!("{body};shuffle={};instance_seed={s}", self.shuffle),
@@ -135,6 +153,9 @@ impl EnvSpec {
             EnvKind::Gaussian { means, .. } => format!("gaussian-k{}", means.len()),
             EnvKind::Preset { preset, arms } => format!("{}-k{arms}", preset.name()),
             EnvKind::Linear(l) => format!("linear-d{}-k{}", l.features + l.arm_features, l.arms),
+            EnvKind::Piecewise { segments, change_points, .. } => {
+                format!("piecewise-k{}-c{}", segments[0].len(), change_points.len())
+            }
             EnvKind::MovieLens(m) => match m.settings.evaluation {
                 Evaluation::Model => format!("movielens-k{}", m.settings.arms),
                 Evaluation::Replay => format!("movielens-replay-k{}", m.settings.arms),
@@ -180,6 +201,11 @@ impl EnvSpec {
                 (means.clone(), s, false)
             }
             EnvKind::Preset { preset, arms } => preset.draw(*arms, &mut rng),
+            // The first segment (the harness runs piecewise environments segment by segment).
+            EnvKind::Piecewise { segments, sigma, .. } => match sigma {
+                None => (segments[0].clone(), Vec::new(), true),
+                Some(s) => (segments[0].clone(), vec![*s; segments[0].len()], false),
+            },
             EnvKind::Linear(_) | EnvKind::MovieLens(_) => {
                 unreachable!("instantiate called on the contextual environment {}", self.label)
             }
@@ -203,7 +229,7 @@ impl EnvSpec {
     pub fn fixed_instance(&self) -> bool {
         match &self.kind {
             EnvKind::Linear(_) => self.instance_seed.is_some(),
-            EnvKind::MovieLens(_) => true,
+            EnvKind::MovieLens(_) | EnvKind::Piecewise { .. } => true,
             _ => {
                 self.instance_seed.is_some()
                     || (!self.shuffle && !matches!(self.kind, EnvKind::Preset { preset, .. } if !preset.is_bernoulli()))
@@ -219,6 +245,7 @@ impl EnvSpec {
             EnvKind::Preset { preset, .. } => preset.is_bernoulli(),
             EnvKind::Linear(l) => l.reward == LinearReward::Logistic,
             EnvKind::MovieLens(_) => false,
+            EnvKind::Piecewise { sigma, .. } => sigma.is_none(),
         }
     }
 }

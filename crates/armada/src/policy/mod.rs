@@ -19,6 +19,7 @@ mod kl_ucb;
 mod linear;
 mod linucb_hybrid;
 mod moss;
+mod nonstationary;
 mod random;
 mod successive_elimination;
 #[cfg(test)]
@@ -37,6 +38,7 @@ pub use kl_ucb::{KlUcb, kl_bernoulli};
 pub use linear::{LinEpsilonGreedy, LinTs, LinUcb, SquareCb};
 pub use linucb_hybrid::LinUcbHybrid;
 pub use moss::Moss;
+pub use nonstationary::{DiscountedThompson, DiscountedUcb, SlidingWindowUcb};
 pub use random::Random;
 pub use successive_elimination::SuccessiveElimination;
 pub use thompson::{ThompsonBeta, ThompsonGaussian};
@@ -121,6 +123,9 @@ any_policy! {
     Exp3(Exp3),
     Exp3Ix(Exp3Ix),
     TsallisInf(TsallisInf),
+    SlidingWindowUcb(SlidingWindowUcb),
+    DiscountedUcb(DiscountedUcb),
+    DiscountedThompson(DiscountedThompson),
 }
 
 /// A policy in the registry.
@@ -156,6 +161,18 @@ const REWARD_MAX: ParamDef = ParamDef {
     kind: ParamKind::Float { min: f64::NEG_INFINITY, max: f64::INFINITY, min_open: false },
     default: ParamValue::Float(1.0),
     doc: "upper end of the reward range (see reward_min)",
+};
+const XI: ParamDef = ParamDef {
+    name: "xi",
+    kind: POSITIVE,
+    default: ParamValue::Float(0.6),
+    doc: "exploration constant inside the square root",
+};
+const SCALE: ParamDef = ParamDef {
+    name: "scale",
+    kind: POSITIVE,
+    default: ParamValue::Float(1.0),
+    doc: "B, the width of the reward range",
 };
 const LAMBDA: ParamDef = ParamDef {
     name: "lambda",
@@ -380,6 +397,53 @@ pub const POLICIES: &[PolicyDef] = &[
         summary: "1/2-Tsallis-INF (best of both worlds), eta_t = 2/sqrt(t), safeguarded normalisation",
         reference: "Zimmert, Seldin (2021), Alg. 1",
         params: &[REWARD_MIN, REWARD_MAX],
+    },
+    PolicyDef {
+        name: "sw-ucb",
+        algorithm: "sw-ucb",
+        contextual: false,
+        summary: "sliding-window UCB: statistics of the last tau plays, bonus sqrt(xi ln min(t, tau) / N)",
+        reference: "Garivier, Moulines (2011); xi = 0.6 and tau = 2 sqrt(T ln T) from their tuning",
+        params: &[
+            ParamDef {
+                name: "window",
+                kind: ParamKind::Count { min: 1 },
+                default: ParamValue::Auto,
+                doc: "tau, plays remembered; auto = ceil(2 sqrt(T ln T)) (one change point, rewards in [0, 1])",
+            },
+            XI,
+            SCALE,
+        ],
+    },
+    PolicyDef {
+        name: "discounted-ucb",
+        algorithm: "discounted-ucb",
+        contextual: false,
+        summary: "discounted UCB: plays weigh gamma^age, bonus 2 sqrt(xi ln n / N) on discounted counts",
+        reference: "Garivier, Moulines (2011); gamma = 1 - 1/(4 sqrt(T)) from their tuning",
+        params: &[
+            ParamDef {
+                name: "gamma",
+                kind: ParamKind::Float { min: 0.0, max: 1.0, min_open: true },
+                default: ParamValue::Auto,
+                doc: "discount per step; auto = 1 - 1/(4 sqrt(T))",
+            },
+            XI,
+            SCALE,
+        ],
+    },
+    PolicyDef {
+        name: "discounted-thompson",
+        algorithm: "discounted-thompson",
+        contextual: false,
+        summary: "Thompson sampling on Beta(1 + S, 1 + F) whose counts decay by gamma every step",
+        reference: "Raj, Kalyani (2017)",
+        params: &[ParamDef {
+            name: "gamma",
+            kind: ParamKind::Float { min: 0.0, max: 1.0, min_open: true },
+            default: ParamValue::Auto,
+            doc: "discount per step; auto = 1 - 1/(4 sqrt(T))",
+        }],
     },
     PolicyDef {
         name: "linucb",
@@ -608,6 +672,22 @@ impl PolicySpec {
                 AnyPolicy::Exp3Ix(Exp3Ix::new(info, self.float_or_auto("eta"), self.float_or_auto("gamma"), range()))
             }
             "tsallis-inf" => AnyPolicy::TsallisInf(TsallisInf::new(info, range())),
+            "sw-ucb" => {
+                let window = match self.get("window") {
+                    ParamValue::Count(w) => Some(*w),
+                    _ => None,
+                };
+                AnyPolicy::SlidingWindowUcb(SlidingWindowUcb::new(info, window, self.float("xi"), self.float("scale")))
+            }
+            "discounted-ucb" => AnyPolicy::DiscountedUcb(DiscountedUcb::new(
+                info,
+                self.float_or_auto("gamma"),
+                self.float("xi"),
+                self.float("scale"),
+            )),
+            "discounted-thompson" => {
+                AnyPolicy::DiscountedThompson(DiscountedThompson::new(info, self.float_or_auto("gamma")))
+            }
             other if self.def.contextual => unreachable!("{other} needs a context; the spec checks this"),
             other => unreachable!("policy registry names an unknown algorithm {other}"),
         }
