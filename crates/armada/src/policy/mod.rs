@@ -38,7 +38,7 @@ pub use kl_ucb::{KlUcb, kl_bernoulli};
 pub use linear::{LinEpsilonGreedy, LinTs, LinUcb, SquareCb};
 pub use linucb_hybrid::LinUcbHybrid;
 pub use moss::Moss;
-pub use nonstationary::{DiscountedThompson, DiscountedUcb, SlidingWindowUcb};
+pub use nonstationary::{CusumUcb, DiscountedThompson, DiscountedUcb, SlidingWindowUcb};
 pub use random::Random;
 pub use successive_elimination::SuccessiveElimination;
 pub use thompson::{ThompsonBeta, ThompsonGaussian};
@@ -126,6 +126,7 @@ any_policy! {
     SlidingWindowUcb(SlidingWindowUcb),
     DiscountedUcb(DiscountedUcb),
     DiscountedThompson(DiscountedThompson),
+    CusumUcb(CusumUcb),
 }
 
 /// A policy in the registry.
@@ -446,6 +447,39 @@ pub const POLICIES: &[PolicyDef] = &[
         }],
     },
     PolicyDef {
+        name: "cusum-ucb",
+        algorithm: "cusum-ucb",
+        contextual: false,
+        summary: "UCB on each arm's samples since its last change alarm; two-sided CUSUM per arm; uniform exploration alpha",
+        reference: "Liu, Lee, Shroff (2018), CUSUM-UCB; defaults h = ln T, alpha = sqrt(ln T / T) (one change point)",
+        params: &[
+            ParamDef {
+                name: "warmup",
+                kind: ParamKind::Count { min: 1 },
+                default: ParamValue::Count(100),
+                doc: "M, samples that set an arm's reference mean after each reset",
+            },
+            ParamDef {
+                name: "drift",
+                kind: NON_NEGATIVE,
+                default: ParamValue::Float(0.1),
+                doc: "epsilon, subtracted from every deviation: about half the smallest change worth detecting",
+            },
+            ParamDef {
+                name: "threshold",
+                kind: POSITIVE,
+                default: ParamValue::Auto,
+                doc: "h, the alarm level of the CUSUM statistics; auto = ln T",
+            },
+            ParamDef {
+                name: "alpha",
+                kind: ParamKind::Float { min: 0.0, max: 1.0, min_open: false },
+                default: ParamValue::Auto,
+                doc: "probability of a uniform arm (keeps every arm watched); auto = sqrt(ln T / T)",
+            },
+        ],
+    },
+    PolicyDef {
         name: "linucb",
         algorithm: "linucb",
         contextual: true,
@@ -685,6 +719,19 @@ impl PolicySpec {
                 self.float("xi"),
                 self.float("scale"),
             )),
+            "cusum-ucb" => {
+                let warmup = match self.get("warmup") {
+                    ParamValue::Count(m) => *m,
+                    _ => 100,
+                };
+                AnyPolicy::CusumUcb(CusumUcb::new(
+                    info,
+                    warmup,
+                    self.float("drift"),
+                    self.float_or_auto("threshold"),
+                    self.float_or_auto("alpha"),
+                ))
+            }
             "discounted-thompson" => {
                 AnyPolicy::DiscountedThompson(DiscountedThompson::new(info, self.float_or_auto("gamma")))
             }

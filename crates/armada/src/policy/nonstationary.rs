@@ -7,6 +7,9 @@
 //! * **Discounted Thompson sampling** (Raj, Kalyani 2017): Beta posteriors whose pseudo-counts
 //!   decay by γ every step; Bernoulli rewards (for other rewards the success count is the reward
 //!   clipped to [0, 1]).
+//! * **CUSUM-UCB** (Liu, Lee, Shroff 2018): UCB on each arm's samples since its last detected
+//!   change, a two-sided CUSUM test per arm that resets the arm on an alarm, and uniform
+//!   exploration with probability α so every arm keeps being watched.
 //!
 //! The defaults follow Garivier and Moulines' tuning for one change point and rewards in [0, 1]
 //! (B = 1, ξ = 0.6): τ = ⌈2√(T ln T)⌉ and γ = 1 − 1/(4√T).
@@ -162,6 +165,89 @@ impl Policy for DiscountedThompson {
     }
 }
 
+/// CUSUM-UCB: UCB over each arm's samples since its last change alarm.
+pub struct CusumUcb {
+    /// Samples that set an arm's reference mean after a reset.
+    warmup: u64,
+    drift: f64,
+    threshold: f64,
+    explore: f64,
+    counts: Vec<u64>,
+    sums: Vec<f64>,
+    /// Reference mean of the current regime (the mean of its first `warmup` samples).
+    reference: Vec<f64>,
+    /// CUSUM statistics for an upward and a downward shift.
+    up: Vec<f64>,
+    down: Vec<f64>,
+    alarms: u64,
+}
+
+impl CusumUcb {
+    /// `None` parameters take the defaults documented in the registry.
+    pub fn new(info: &BanditInfo, warmup: u64, drift: f64, threshold: Option<f64>, explore: Option<f64>) -> Self {
+        let t = info.horizon.max(2) as f64;
+        let k = info.arms;
+        CusumUcb {
+            warmup: warmup.max(1),
+            drift,
+            threshold: threshold.unwrap_or_else(|| t.ln()),
+            explore: explore.unwrap_or_else(|| (t.ln() / t).sqrt().min(1.0)),
+            counts: vec![0; k],
+            sums: vec![0.0; k],
+            reference: vec![0.0; k],
+            up: vec![0.0; k],
+            down: vec![0.0; k],
+            alarms: 0,
+        }
+    }
+
+    /// Change alarms raised so far (each reset one arm).
+    pub fn alarms(&self) -> u64 {
+        self.alarms
+    }
+}
+
+impl Policy for CusumUcb {
+    fn select(&mut self, rng: &mut Stream) -> usize {
+        let k = self.counts.len();
+        if self.explore > 0.0 && rng::uniform(rng) < self.explore {
+            return rng::index(rng, k);
+        }
+        let total: u64 = self.counts.iter().sum();
+        let log = (total.max(1) as f64).ln();
+        let (counts, sums) = (&self.counts, &self.sums);
+        rng::argmax_by(rng, k, |i| {
+            if counts[i] == 0 {
+                f64::INFINITY
+            } else {
+                let n = counts[i] as f64;
+                sums[i] / n + (2.0 * log / n).sqrt()
+            }
+        })
+    }
+
+    fn update(&mut self, arm: usize, reward: f64, _rng: &mut Stream) {
+        self.counts[arm] += 1;
+        self.sums[arm] += reward;
+        let n = self.counts[arm];
+        if n <= self.warmup {
+            self.reference[arm] = self.sums[arm] / n as f64;
+            return;
+        }
+        let deviation = reward - self.reference[arm];
+        self.up[arm] = (self.up[arm] + deviation - self.drift).max(0.0);
+        self.down[arm] = (self.down[arm] - deviation - self.drift).max(0.0);
+        if self.up[arm] > self.threshold || self.down[arm] > self.threshold {
+            // A change: forget this arm's regime.
+            self.alarms += 1;
+            self.counts[arm] = 0;
+            self.sums[arm] = 0.0;
+            self.up[arm] = 0.0;
+            self.down[arm] = 0.0;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +274,34 @@ mod tests {
                 assert!((p.sums[a] - s).abs() < 1e-9, "t={t}");
             }
         }
+    }
+
+    #[test]
+    fn cusum_raises_an_alarm_after_a_shift_and_not_before() {
+        let model = RewardModel::Bernoulli;
+        let info = BanditInfo { arms: 2, horizon: 10_000, reward_model: &model };
+        let h = 10_000f64.ln();
+        let mut p = CusumUcb::new(&info, 50, 0.15, Some(h), Some(0.0));
+        let mut rng = rng::stream(2, Role::Policy, &["cusum"], 0);
+        // 2000 Bernoulli(0.8) rewards on arm 0. The downward statistic is a random walk with
+        // steps +0.65 (p = 0.2) and -0.35 (p = 0.8); its exponential tail has rate θ ≈ 1.5
+        // (0.2 e^{0.65θ} + 0.8 e^{-0.35θ} = 1), so one excursion reaches h = ln 10⁴ with
+        // probability about e^{-1.5h} ≈ 1e-6: no false alarm is expected over 2000 samples.
+        for _ in 0..2000 {
+            let r = if rng::uniform(&mut rng) < 0.8 { 1.0 } else { 0.0 };
+            p.update(0, r, &mut rng);
+        }
+        assert_eq!(p.alarms(), 0);
+        // The arm drops to 0.2: the downward statistic grows by 0.45 per sample on average, so
+        // it crosses h ≈ 9.2 after about 20 samples.
+        let mut steps = 0;
+        while p.alarms() == 0 && steps < 100 {
+            let r = if rng::uniform(&mut rng) < 0.2 { 1.0 } else { 0.0 };
+            p.update(0, r, &mut rng);
+            steps += 1;
+        }
+        assert!(p.alarms() == 1 && steps <= 40, "alarm after {steps} samples");
+        assert_eq!(p.counts[0], 0);
     }
 
     #[test]
