@@ -17,6 +17,7 @@
 
 use crate::env::contextual::{Context, ContextualEnvironment};
 use crate::env::movielens::{Evaluation, MovieLensEnv, MovieLensWorld};
+use crate::env::piecewise::{Piecewise, PiecewiseReward, RegretNotion};
 use crate::env::{BernoulliEnv, ContextualInstance, EnvKind, EnvSpec, Environment, GaussianEnv, Instance, RewardModel};
 use crate::metrics;
 use crate::policy::{BanditInfo, ContextInfo, ContextualPolicy, ContextualVisitor, Policy, PolicySpec, PolicyVisitor};
@@ -126,8 +127,8 @@ pub fn run_one(exp: &Experiment, id: RunId, env_id: &str, policy_id: &str, check
     if exp.envs[id.env].is_contextual() {
         return run_contextual(exp, id, env_id, policy_id, checkpoints);
     }
-    if let EnvKind::Piecewise { segments, change_points, sigma } = &exp.envs[id.env].kind {
-        return run_piecewise(exp, id, env_id, policy_id, checkpoints, (segments, change_points, *sigma));
+    if let EnvKind::Piecewise(piecewise) = &exp.envs[id.env].kind {
+        return run_piecewise(exp, id, env_id, policy_id, checkpoints, piecewise);
     }
     let instance = exp.envs[id.env].instantiate(exp.seed, id.seed_index);
     let info =
@@ -238,47 +239,41 @@ fn step_loop<P: Policy, E: Environment>(
     out.reward = reward_sum;
 }
 
-/// Executes one run on a piecewise-stationary environment: regret is dynamic, against the best
-/// arm of the segment each step falls in. Rewards keep common random numbers (one uniform or one
-/// normal per step, whatever the arm).
+/// Executes one run on a piecewise environment: regret against the best arm of each step
+/// (dynamic) or the best fixed arm in hindsight, as the environment says. Random rewards keep
+/// common random numbers (one uniform or one normal per step, whatever the arm).
 fn run_piecewise(
     exp: &Experiment,
     id: RunId,
     env_id: &str,
     policy_id: &str,
     checkpoints: &[u64],
-    (segments, change_points, sigma): (&[Vec<f64>], &[u64], Option<f64>),
+    piecewise: &Piecewise,
 ) -> RunRecord {
-    let k = segments[0].len();
-    let model = match sigma {
-        None => RewardModel::Bernoulli,
-        Some(s) => RewardModel::Gaussian { sigmas: vec![s; k] },
+    let k = piecewise.arms();
+    // Rewards in [0, 1] (Bernoulli draws or a table) are told as Bernoulli: Beta-Thompson and
+    // KL-UCB accept fractional rewards in [0, 1].
+    let model = match piecewise.reward {
+        PiecewiseReward::Gaussian { sigma } => RewardModel::Gaussian { sigmas: vec![sigma; k] },
+        _ => RewardModel::Bernoulli,
     };
     let horizon = exp.horizon_of(id.env);
     let mut policy = exp.policies[id.policy].build(&BanditInfo { arms: k, horizon, reward_model: &model });
     let mut reward_rng = rng::stream(exp.seed, Role::Reward, &[env_id], id.seed_index);
     let mut policy_rng = rng::stream(exp.seed, Role::Policy, &[env_id, policy_id], id.seed_index);
-    let instances: Vec<Instance> = segments.iter().map(|m| Instance::new(m.clone(), model.clone())).collect();
+    let instances: Vec<Instance> = piecewise.segments.iter().map(|m| Instance::new(m.clone(), model.clone())).collect();
     let mut out = Trajectory::new(k, checkpoints.len());
     policy.visit(SimulatePiecewise {
+        piecewise,
         segments: &instances,
-        change_points,
-        sigma: sigma.unwrap_or(0.0),
         checkpoints,
         reward_rng: &mut reward_rng,
         policy_rng: &mut policy_rng,
         out: &mut out,
     });
-    // Arms ranked by their mean over the whole horizon.
+    // Arms ranked by their total mean over the horizon.
     let mut value = vec![0.0; k];
-    let mut start = 0u64;
-    for (j, inst) in instances.iter().enumerate() {
-        let end = change_points.get(j).copied().unwrap_or(horizon).min(horizon);
-        for (v, m) in value.iter_mut().zip(&inst.means) {
-            *v += end.saturating_sub(start) as f64 * m;
-        }
-        start = end.max(start);
-    }
+    piecewise.cumulative_means(horizon, &mut value);
     let mut order: Vec<usize> = (0..k).collect();
     order.sort_by(|&a, &b| value[b].total_cmp(&value[a]).then(a.cmp(&b)));
     RunRecord {
@@ -293,10 +288,8 @@ fn run_piecewise(
 }
 
 struct SimulatePiecewise<'a> {
+    piecewise: &'a Piecewise,
     segments: &'a [Instance],
-    change_points: &'a [u64],
-    /// 0 for Bernoulli segments.
-    sigma: f64,
     checkpoints: &'a [u64],
     reward_rng: &'a mut Stream,
     policy_rng: &'a mut Stream,
@@ -306,31 +299,40 @@ struct SimulatePiecewise<'a> {
 impl PolicyVisitor for SimulatePiecewise<'_> {
     type Output = ();
     fn visit<P: Policy>(self, policy: &mut P) {
-        let bernoulli = matches!(self.segments[0].reward_model, RewardModel::Bernoulli);
+        let change_points = &self.piecewise.change_points[..];
         let counts = &mut self.out.counts[..];
         let k = counts.len();
-        let (mut regret, mut reward_sum) = (0.0, 0.0);
+        let (mut dynamic, mut collected, mut reward_sum) = (0.0, 0.0, 0.0);
         let mut optimal: u64 = 0;
         let (mut t, mut seg) = (0u64, 0usize);
+        let mut totals = vec![0.0; k];
         for &next in self.checkpoints {
             while t < next {
-                while seg < self.change_points.len() && t >= self.change_points[seg] {
+                while seg < change_points.len() && t >= change_points[seg] {
                     seg += 1;
                 }
                 let inst = &self.segments[seg];
                 let arm = policy.select(self.policy_rng);
-                let r = if bernoulli {
-                    BernoulliEnv { means: &inst.means }.pull(arm, self.reward_rng)
-                } else {
-                    inst.means[arm] + self.sigma * rng::normal(self.reward_rng)
+                let r = match self.piecewise.reward {
+                    PiecewiseReward::Bernoulli => BernoulliEnv { means: &inst.means }.pull(arm, self.reward_rng),
+                    PiecewiseReward::Gaussian { sigma } => inst.means[arm] + sigma * rng::normal(self.reward_rng),
+                    PiecewiseReward::Deterministic => inst.means[arm],
                 };
                 policy.update(arm, r, self.policy_rng);
                 counts[arm] += 1;
-                regret += inst.gaps[arm];
+                dynamic += inst.gaps[arm];
+                collected += inst.means[arm];
                 optimal += u64::from(inst.gaps[arm] == 0.0);
                 reward_sum += r;
                 t += 1;
             }
+            let regret = match self.piecewise.regret {
+                RegretNotion::Dynamic => dynamic,
+                RegretNotion::FixedArm => {
+                    self.piecewise.cumulative_means(t, &mut totals);
+                    totals.iter().copied().fold(f64::NEG_INFINITY, f64::max) - collected
+                }
+            };
             let tf = t as f64;
             let min_n = counts.iter().copied().min().unwrap_or(0);
             self.out.regret.push(regret);

@@ -8,6 +8,7 @@
 use crate::data::MovieLens;
 use crate::env::linear::{ContextDistribution, LinearReward, LinearSpec};
 use crate::env::movielens::{Evaluation, MovieLensSettings, MovieLensSpec, MovieLensWorld, UserFeatures, UserSplit};
+use crate::env::piecewise::{Piecewise, PiecewiseReward, RegretNotion};
 use crate::env::{EnvKind, EnvPreset, EnvSpec, Sigma, presets::ENV_PRESETS};
 use crate::harness::Experiment;
 use crate::policy::params::type_name;
@@ -70,6 +71,7 @@ const ENV_KEYS: &[&str] = &[
     "evaluation",
     "segments",
     "change_points",
+    "regret",
 ];
 /// Keys that only contextual kinds take.
 const CONTEXTUAL_KEYS: &[&str] = &[
@@ -336,7 +338,7 @@ fn parse_env(ctx: &Ctx, t: &Table, i: usize) -> Result<EnvSpec, SpecError> {
         (None, Some("movielens")) => parse_movielens(ctx, t, &path, arms, sigma)?,
         (None, Some("piecewise")) => parse_piecewise(ctx, t, &path, arms, sigma)?,
         (None, Some(k)) => {
-            if let Some(key) = ["segments", "change_points"].iter().find(|key| t.contains_key(**key)) {
+            if let Some(key) = ["segments", "change_points", "regret"].iter().find(|key| t.contains_key(**key)) {
                 return Err(ctx.err(join(&path, key), "applies to kind = \"piecewise\" only; remove it"));
             }
             if let Some(key) = CONTEXTUAL_KEYS.iter().find(|key| t.contains_key(**key)) {
@@ -412,7 +414,7 @@ fn parse_env(ctx: &Ctx, t: &Table, i: usize) -> Result<EnvSpec, SpecError> {
     if shuffle && kind_is_contextual(&kind) {
         return Err(ctx.err(join(&path, "shuffle"), "does not apply to a contextual environment; remove it"));
     }
-    if shuffle && matches!(kind, EnvKind::Piecewise { .. }) {
+    if shuffle && matches!(kind, EnvKind::Piecewise(_)) {
         return Err(ctx.err(
             join(&path, "shuffle"),
             "does not apply to a piecewise environment (write the segments in the order you want); remove it",
@@ -523,7 +525,7 @@ fn parse_piecewise(
     sigma: Option<f64>,
 ) -> Result<EnvKind, SpecError> {
     const KEYS: &[&str] =
-        &["name", "kind", "arms", "segments", "change_points", "reward", "sigma", "horizon", "shuffle"];
+        &["name", "kind", "arms", "segments", "change_points", "reward", "sigma", "regret", "horizon", "shuffle"];
     if let Some(key) = t.keys().find(|k| !KEYS.contains(&k.as_str())) {
         return Err(
             ctx.err(join(path, key), format!("does not apply to kind = \"piecewise\"; its keys: {}", KEYS.join(", ")))
@@ -591,32 +593,48 @@ fn parse_piecewise(
     if let Some(j) = (1..change_points.len()).find(|&j| change_points[j] <= change_points[j - 1]) {
         return Err(ctx.err(format!("{cp_field}[{j}]"), "must be larger than the change point before it"));
     }
-    let sigma = match ctx.string(t, "reward", path)?.unwrap_or("bernoulli") {
+    let in_unit = |what: &str| -> Result<(), SpecError> {
+        for (j, m) in segments.iter().enumerate() {
+            if let Some((a, v)) = m.iter().enumerate().find(|(_, v)| !(0.0..=1.0).contains(*v)) {
+                return Err(ctx.err(format!("{field}[{j}][{a}]"), format!("is {v}; {what} must be in [0, 1]")));
+            }
+        }
+        Ok(())
+    };
+    let reward = match ctx.string(t, "reward", path)?.unwrap_or("bernoulli") {
+        "bernoulli" | "deterministic" if sigma.is_some() => {
+            return Err(ctx.err(join(path, "sigma"), "applies to Gaussian rewards only; remove it"));
+        }
         "bernoulli" => {
-            if sigma.is_some() {
-                return Err(ctx.err(join(path, "sigma"), "does not apply to Bernoulli arms; remove it"));
-            }
-            for (j, m) in segments.iter().enumerate() {
-                if let Some((a, v)) = m.iter().enumerate().find(|(_, v)| !(0.0..=1.0).contains(*v)) {
-                    return Err(
-                        ctx.err(format!("{field}[{j}][{a}]"), format!("is {v}; a Bernoulli mean must be in [0, 1]"))
-                    );
-                }
-            }
-            None
+            in_unit("a Bernoulli mean")?;
+            PiecewiseReward::Bernoulli
+        }
+        "deterministic" => {
+            in_unit("a reward in the table")?;
+            PiecewiseReward::Deterministic
         }
         "gaussian" => match sigma {
-            Some(s) if s > 0.0 => Some(s),
+            Some(s) if s > 0.0 => PiecewiseReward::Gaussian { sigma: s },
             Some(s) => return Err(ctx.err(join(path, "sigma"), format!("is {s}; it must be > 0"))),
             None => return Err(ctx.err(join(path, "sigma"), "is required for Gaussian arms")),
         },
         other => {
-            return Err(
-                ctx.err(join(path, "reward"), format!("unknown reward model \"{other}\"; valid: bernoulli, gaussian"))
-            );
+            return Err(ctx.err(
+                join(path, "reward"),
+                format!("unknown reward model \"{other}\"; valid: bernoulli, gaussian, deterministic"),
+            ));
         }
     };
-    Ok(EnvKind::Piecewise { segments, change_points, sigma })
+    let regret = match ctx.string(t, "regret", path)? {
+        None => RegretNotion::Dynamic,
+        Some(name) => RegretNotion::from_name(name).ok_or_else(|| {
+            ctx.err(
+                join(path, "regret"),
+                format!("unknown regret notion \"{name}\"; valid: {}", RegretNotion::NAMES.join(", ")),
+            )
+        })?,
+    };
+    Ok(EnvKind::Piecewise(Piecewise { segments, change_points, reward, regret }))
 }
 
 fn kind_is_contextual(kind: &EnvKind) -> bool {
@@ -847,17 +865,20 @@ fn env_table(e: &EnvSpec) -> Table {
                 }
             }
         }
-        EnvKind::Piecewise { segments, change_points, sigma } => {
+        EnvKind::Piecewise(p) => {
             t.insert("kind".into(), Value::String("piecewise".into()));
-            t.insert("segments".into(), Value::Array(segments.iter().map(|m| floats(m)).collect()));
-            t.insert("change_points".into(), Value::Array(change_points.iter().map(|&c| int(c)).collect()));
-            match sigma {
-                None => t.insert("reward".into(), Value::String("bernoulli".into())),
-                Some(s) => {
-                    t.insert("reward".into(), Value::String("gaussian".into()));
-                    t.insert("sigma".into(), Value::Float(*s))
+            t.insert("segments".into(), Value::Array(p.segments.iter().map(|m| floats(m)).collect()));
+            t.insert("change_points".into(), Value::Array(p.change_points.iter().map(|&c| int(c)).collect()));
+            let reward = match p.reward {
+                PiecewiseReward::Bernoulli => "bernoulli",
+                PiecewiseReward::Gaussian { sigma } => {
+                    t.insert("sigma".into(), Value::Float(sigma));
+                    "gaussian"
                 }
+                PiecewiseReward::Deterministic => "deterministic",
             };
+            t.insert("reward".into(), Value::String(reward.into()));
+            t.insert("regret".into(), Value::String(p.regret.name().into()));
         }
         EnvKind::MovieLens(m) => {
             let s = &m.settings;

@@ -13,12 +13,14 @@
 pub mod contextual;
 pub mod linear;
 pub mod movielens;
+pub mod piecewise;
 pub mod presets;
 
 use crate::rng::{self, Role, Stream};
 use contextual::ContextShape;
 use linear::{LinearInstance, LinearReward, LinearSpec};
 use movielens::{Evaluation, MovieLensSpec, MovieLensWorld};
+use piecewise::{Piecewise, PiecewiseReward};
 pub use presets::EnvPreset;
 use rand_distr::Distribution;
 use std::sync::Arc;
@@ -55,9 +57,9 @@ pub enum EnvKind {
     Linear(LinearSpec),
     /// MovieLens users and movies.
     MovieLens(MovieLensSpec),
-    /// Piecewise-stationary arms: segment j's means hold from `change_points[j-1]` (or step 0)
-    /// until the next change point. Bernoulli rewards when `sigma` is None, else Gaussian.
-    Piecewise { segments: Vec<Vec<f64>>, change_points: Vec<u64>, sigma: Option<f64> },
+    /// Arm means that change at given steps (piecewise-stationary, or an oblivious adversary's
+    /// reward table).
+    Piecewise(Piecewise),
 }
 
 /// An environment as written in an experiment spec, validated.
@@ -83,7 +85,7 @@ impl EnvSpec {
             EnvKind::Preset { arms, .. } => *arms,
             EnvKind::Linear(l) => l.arms,
             EnvKind::MovieLens(m) => m.settings.arms,
-            EnvKind::Piecewise { segments, .. } => segments[0].len(),
+            EnvKind::Piecewise(p) => p.arms(),
         }
     }
 
@@ -95,7 +97,7 @@ impl EnvSpec {
     /// Whether the arm means change over time (regret is then dynamic: against the best arm at
     /// each step).
     pub fn is_nonstationary(&self) -> bool {
-        matches!(self.kind, EnvKind::Piecewise { .. })
+        matches!(self.kind, EnvKind::Piecewise(_))
     }
 
     /// The reward model's name as shown in tables: bernoulli, gaussian or logistic.
@@ -110,8 +112,11 @@ impl EnvSpec {
                 (Evaluation::Model, false) => "rating (low-rank model)",
                 (Evaluation::Model, true) => "rating (low-rank model + noise)",
             },
-            EnvKind::Piecewise { sigma: None, .. } => "bernoulli, piecewise-stationary",
-            EnvKind::Piecewise { sigma: Some(_), .. } => "gaussian, piecewise-stationary",
+            EnvKind::Piecewise(p) => match p.reward {
+                PiecewiseReward::Bernoulli => "bernoulli, piecewise-stationary",
+                PiecewiseReward::Gaussian { .. } => "gaussian, piecewise-stationary",
+                PiecewiseReward::Deterministic => "deterministic reward table",
+            },
             _ if self.is_bernoulli() => "bernoulli",
             _ => "gaussian",
         }
@@ -133,12 +138,7 @@ impl EnvSpec {
             EnvKind::Preset { preset, arms } => format!("{}(arms={arms})", preset.name()),
             EnvKind::Linear(l) => l.identity(),
             EnvKind::MovieLens(m) => m.identity(),
-            EnvKind::Piecewise { segments, change_points, sigma } => {
-                let segs: Vec<String> = segments.iter().map(|m| fmt_list(m)).collect();
-                let cps: Vec<String> = change_points.iter().map(u64::to_string).collect();
-                let reward = sigma.map_or("bernoulli".to_string(), |s| format!("gaussian,sigma={s}"));
-                format!("piecewise(segments=[{}],change_points=[{}],{reward})", segs.join(","), cps.join(","))
-            }
+            EnvKind::Piecewise(p) => p.identity(),
         };
         match self.instance_seed {
             Some(s) => format!("{body};shuffle={};instance_seed={s}", self.shuffle),
@@ -153,9 +153,7 @@ impl EnvSpec {
             EnvKind::Gaussian { means, .. } => format!("gaussian-k{}", means.len()),
             EnvKind::Preset { preset, arms } => format!("{}-k{arms}", preset.name()),
             EnvKind::Linear(l) => format!("linear-d{}-k{}", l.features + l.arm_features, l.arms),
-            EnvKind::Piecewise { segments, change_points, .. } => {
-                format!("piecewise-k{}-c{}", segments[0].len(), change_points.len())
-            }
+            EnvKind::Piecewise(p) => format!("piecewise-k{}-c{}", p.arms(), p.change_points.len()),
             EnvKind::MovieLens(m) => match m.settings.evaluation {
                 Evaluation::Model => format!("movielens-k{}", m.settings.arms),
                 Evaluation::Replay => format!("movielens-replay-k{}", m.settings.arms),
@@ -202,9 +200,9 @@ impl EnvSpec {
             }
             EnvKind::Preset { preset, arms } => preset.draw(*arms, &mut rng),
             // The first segment (the harness runs piecewise environments segment by segment).
-            EnvKind::Piecewise { segments, sigma, .. } => match sigma {
-                None => (segments[0].clone(), Vec::new(), true),
-                Some(s) => (segments[0].clone(), vec![*s; segments[0].len()], false),
+            EnvKind::Piecewise(p) => match p.reward {
+                PiecewiseReward::Gaussian { sigma } => (p.segments[0].clone(), vec![sigma; p.arms()], false),
+                _ => (p.segments[0].clone(), Vec::new(), true),
             },
             EnvKind::Linear(_) | EnvKind::MovieLens(_) => {
                 unreachable!("instantiate called on the contextual environment {}", self.label)
@@ -229,7 +227,7 @@ impl EnvSpec {
     pub fn fixed_instance(&self) -> bool {
         match &self.kind {
             EnvKind::Linear(_) => self.instance_seed.is_some(),
-            EnvKind::MovieLens(_) | EnvKind::Piecewise { .. } => true,
+            EnvKind::MovieLens(_) | EnvKind::Piecewise(_) => true,
             _ => {
                 self.instance_seed.is_some()
                     || (!self.shuffle && !matches!(self.kind, EnvKind::Preset { preset, .. } if !preset.is_bernoulli()))
@@ -245,7 +243,7 @@ impl EnvSpec {
             EnvKind::Preset { preset, .. } => preset.is_bernoulli(),
             EnvKind::Linear(l) => l.reward == LinearReward::Logistic,
             EnvKind::MovieLens(_) => false,
-            EnvKind::Piecewise { sigma, .. } => sigma.is_none(),
+            EnvKind::Piecewise(p) => !matches!(p.reward, PiecewiseReward::Gaussian { .. }),
         }
     }
 }
@@ -285,7 +283,7 @@ impl ContextualInstance {
     }
 }
 
-fn fmt_list(v: &[f64]) -> String {
+pub(crate) fn fmt_list(v: &[f64]) -> String {
     let parts: Vec<String> = v.iter().map(|x| format!("{x}")).collect();
     format!("[{}]", parts.join(","))
 }
