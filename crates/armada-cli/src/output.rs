@@ -162,7 +162,12 @@ pub fn listing() -> String {
     );
     let _ = writeln!(
         out,
-        "  kind = \"piecewise\"  segments = [[means], ...], change_points = [t1, ...], reward = \"bernoulli\"|\"gaussian\" (sigma)"
+        "  kind = \"piecewise\"  segments = [[means], ...], change_points = [t1, ...],\n\
+         \x20                      reward = \"bernoulli\"|\"gaussian\" (sigma)|\"deterministic\", regret = \"dynamic\"|\"fixed-arm\""
+    );
+    let _ = writeln!(
+        out,
+        "  kind = \"drifting\"   arms, period, amplitude (0.4), center (0.5), reward, regret (as piecewise)"
     );
     let _ = writeln!(out, "  contextual (a context before every decision; see docs/contextual.md):");
     let _ = writeln!(

@@ -17,7 +17,7 @@
 
 use crate::env::contextual::{Context, ContextualEnvironment};
 use crate::env::movielens::{Evaluation, MovieLensEnv, MovieLensWorld};
-use crate::env::piecewise::{Piecewise, PiecewiseReward, RegretNotion};
+use crate::env::piecewise::{Drifting, Piecewise, PiecewiseReward, RegretNotion};
 use crate::env::{BernoulliEnv, ContextualInstance, EnvKind, EnvSpec, Environment, GaussianEnv, Instance, RewardModel};
 use crate::metrics;
 use crate::policy::{BanditInfo, ContextInfo, ContextualPolicy, ContextualVisitor, Policy, PolicySpec, PolicyVisitor};
@@ -127,8 +127,12 @@ pub fn run_one(exp: &Experiment, id: RunId, env_id: &str, policy_id: &str, check
     if exp.envs[id.env].is_contextual() {
         return run_contextual(exp, id, env_id, policy_id, checkpoints);
     }
-    if let EnvKind::Piecewise(piecewise) = &exp.envs[id.env].kind {
-        return run_piecewise(exp, id, env_id, policy_id, checkpoints, piecewise);
+    match &exp.envs[id.env].kind {
+        EnvKind::Piecewise(table) => {
+            return run_scheduled(exp, id, env_id, policy_id, checkpoints, Segments { table, next: 0 });
+        }
+        EnvKind::Drifting(wave) => return run_scheduled(exp, id, env_id, policy_id, checkpoints, wave),
+        _ => {}
     }
     let instance = exp.envs[id.env].instantiate(exp.seed, id.seed_index);
     let info =
@@ -239,21 +243,75 @@ fn step_loop<P: Policy, E: Environment>(
     out.reward = reward_sum;
 }
 
-/// Executes one run on a piecewise environment: regret against the best arm of each step
-/// (dynamic) or the best fixed arm in hindsight, as the environment says. Random rewards keep
-/// common random numbers (one uniform or one normal per step, whatever the arm).
-fn run_piecewise(
+/// Arm means that change over time: a piecewise table or a drifting wave.
+trait MeanSchedule {
+    fn arms(&self) -> usize;
+    fn reward(&self) -> PiecewiseReward;
+    fn regret(&self) -> RegretNotion;
+    /// Writes the means of step t into `out` (called with t = 0, 1, 2, … in order).
+    fn means_at(&mut self, t: u64, out: &mut [f64]);
+}
+
+/// A piecewise table, walked segment by segment.
+struct Segments<'a> {
+    table: &'a Piecewise,
+    next: usize,
+}
+
+impl MeanSchedule for Segments<'_> {
+    fn arms(&self) -> usize {
+        self.table.arms()
+    }
+    fn reward(&self) -> PiecewiseReward {
+        self.table.reward
+    }
+    fn regret(&self) -> RegretNotion {
+        self.table.regret
+    }
+    #[inline]
+    fn means_at(&mut self, t: u64, out: &mut [f64]) {
+        // Copy a segment's means when it starts (segment 0 at t = 0).
+        let cps = &self.table.change_points;
+        let seg = self.next;
+        if t == 0 || (seg <= cps.len() && seg > 0 && t == cps[seg - 1]) {
+            out.copy_from_slice(&self.table.segments[seg]);
+            self.next += 1;
+        }
+    }
+}
+
+impl MeanSchedule for &Drifting {
+    fn arms(&self) -> usize {
+        self.arms
+    }
+    fn reward(&self) -> PiecewiseReward {
+        self.reward
+    }
+    fn regret(&self) -> RegretNotion {
+        self.regret
+    }
+    #[inline]
+    fn means_at(&mut self, t: u64, out: &mut [f64]) {
+        Drifting::means_at(self, t, out)
+    }
+}
+
+/// Executes one run on an environment whose means change over time (`piecewise`, `drifting`):
+/// regret against the best arm of each step (dynamic) or the best fixed arm in hindsight, as the
+/// environment says. Random rewards keep common random numbers (one uniform or one normal per
+/// step, whatever the arm).
+fn run_scheduled<S: MeanSchedule>(
     exp: &Experiment,
     id: RunId,
     env_id: &str,
     policy_id: &str,
     checkpoints: &[u64],
-    piecewise: &Piecewise,
+    schedule: S,
 ) -> RunRecord {
-    let k = piecewise.arms();
+    let k = schedule.arms();
     // Rewards in [0, 1] (Bernoulli draws or a table) are told as Bernoulli: Beta-Thompson and
     // KL-UCB accept fractional rewards in [0, 1].
-    let model = match piecewise.reward {
+    let model = match schedule.reward() {
         PiecewiseReward::Gaussian { sigma } => RewardModel::Gaussian { sigmas: vec![sigma; k] },
         _ => RewardModel::Bernoulli,
     };
@@ -261,21 +319,19 @@ fn run_piecewise(
     let mut policy = exp.policies[id.policy].build(&BanditInfo { arms: k, horizon, reward_model: &model });
     let mut reward_rng = rng::stream(exp.seed, Role::Reward, &[env_id], id.seed_index);
     let mut policy_rng = rng::stream(exp.seed, Role::Policy, &[env_id, policy_id], id.seed_index);
-    let instances: Vec<Instance> = piecewise.segments.iter().map(|m| Instance::new(m.clone(), model.clone())).collect();
     let mut out = Trajectory::new(k, checkpoints.len());
-    policy.visit(SimulatePiecewise {
-        piecewise,
-        segments: &instances,
+    let mut totals = vec![0.0; k];
+    policy.visit(SimulateScheduled {
+        schedule,
         checkpoints,
         reward_rng: &mut reward_rng,
         policy_rng: &mut policy_rng,
         out: &mut out,
+        totals: &mut totals,
     });
-    // Arms ranked by their total mean over the horizon.
-    let mut value = vec![0.0; k];
-    piecewise.cumulative_means(horizon, &mut value);
+    // Arms ranked by their total mean over the run.
     let mut order: Vec<usize> = (0..k).collect();
-    order.sort_by(|&a, &b| value[b].total_cmp(&value[a]).then(a.cmp(&b)));
+    order.sort_by(|&a, &b| totals[b].total_cmp(&totals[a]).then(a.cmp(&b)));
     RunRecord {
         id,
         regret: out.regret,
@@ -287,51 +343,50 @@ fn run_piecewise(
     }
 }
 
-struct SimulatePiecewise<'a> {
-    piecewise: &'a Piecewise,
-    segments: &'a [Instance],
+struct SimulateScheduled<'a, S> {
+    schedule: S,
     checkpoints: &'a [u64],
     reward_rng: &'a mut Stream,
     policy_rng: &'a mut Stream,
     out: &'a mut Trajectory,
+    /// Σ_t μ_a(t) per arm.
+    totals: &'a mut [f64],
 }
 
-impl PolicyVisitor for SimulatePiecewise<'_> {
+impl<S: MeanSchedule> PolicyVisitor for SimulateScheduled<'_, S> {
     type Output = ();
-    fn visit<P: Policy>(self, policy: &mut P) {
-        let change_points = &self.piecewise.change_points[..];
+    fn visit<P: Policy>(mut self, policy: &mut P) {
+        let (reward, notion) = (self.schedule.reward(), self.schedule.regret());
         let counts = &mut self.out.counts[..];
         let k = counts.len();
+        let mut means = vec![0.0; k];
         let (mut dynamic, mut collected, mut reward_sum) = (0.0, 0.0, 0.0);
         let mut optimal: u64 = 0;
-        let (mut t, mut seg) = (0u64, 0usize);
-        let mut totals = vec![0.0; k];
+        let mut t = 0u64;
         for &next in self.checkpoints {
             while t < next {
-                while seg < change_points.len() && t >= change_points[seg] {
-                    seg += 1;
-                }
-                let inst = &self.segments[seg];
+                self.schedule.means_at(t, &mut means);
+                let best = means.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 let arm = policy.select(self.policy_rng);
-                let r = match self.piecewise.reward {
-                    PiecewiseReward::Bernoulli => BernoulliEnv { means: &inst.means }.pull(arm, self.reward_rng),
-                    PiecewiseReward::Gaussian { sigma } => inst.means[arm] + sigma * rng::normal(self.reward_rng),
-                    PiecewiseReward::Deterministic => inst.means[arm],
+                let r = match reward {
+                    PiecewiseReward::Bernoulli => BernoulliEnv { means: &means }.pull(arm, self.reward_rng),
+                    PiecewiseReward::Gaussian { sigma } => means[arm] + sigma * rng::normal(self.reward_rng),
+                    PiecewiseReward::Deterministic => means[arm],
                 };
                 policy.update(arm, r, self.policy_rng);
                 counts[arm] += 1;
-                dynamic += inst.gaps[arm];
-                collected += inst.means[arm];
-                optimal += u64::from(inst.gaps[arm] == 0.0);
+                dynamic += best - means[arm];
+                collected += means[arm];
+                optimal += u64::from(means[arm] == best);
                 reward_sum += r;
+                for (total, m) in self.totals.iter_mut().zip(&means) {
+                    *total += m;
+                }
                 t += 1;
             }
-            let regret = match self.piecewise.regret {
+            let regret = match notion {
                 RegretNotion::Dynamic => dynamic,
-                RegretNotion::FixedArm => {
-                    self.piecewise.cumulative_means(t, &mut totals);
-                    totals.iter().copied().fold(f64::NEG_INFINITY, f64::max) - collected
-                }
+                RegretNotion::FixedArm => self.totals.iter().copied().fold(f64::NEG_INFINITY, f64::max) - collected,
             };
             let tf = t as f64;
             let min_n = counts.iter().copied().min().unwrap_or(0);

@@ -8,7 +8,7 @@
 use crate::data::MovieLens;
 use crate::env::linear::{ContextDistribution, LinearReward, LinearSpec};
 use crate::env::movielens::{Evaluation, MovieLensSettings, MovieLensSpec, MovieLensWorld, UserFeatures, UserSplit};
-use crate::env::piecewise::{Piecewise, PiecewiseReward, RegretNotion};
+use crate::env::piecewise::{Drifting, Piecewise, PiecewiseReward, RegretNotion};
 use crate::env::{EnvKind, EnvPreset, EnvSpec, Sigma, presets::ENV_PRESETS};
 use crate::harness::Experiment;
 use crate::policy::params::type_name;
@@ -72,6 +72,9 @@ const ENV_KEYS: &[&str] = &[
     "segments",
     "change_points",
     "regret",
+    "period",
+    "amplitude",
+    "center",
 ];
 /// Keys that only contextual kinds take.
 const CONTEXTUAL_KEYS: &[&str] = &[
@@ -89,7 +92,7 @@ const CONTEXTUAL_KEYS: &[&str] = &[
 /// Keys of the MovieLens kind.
 const MOVIELENS_KEYS: &[&str] =
     &["data", "arms", "rank", "context", "users", "train_users", "split_seed", "sigma", "evaluation"];
-const ENV_KINDS: &[&str] = &["bernoulli", "gaussian", "linear", "movielens", "piecewise"];
+const ENV_KINDS: &[&str] = &["bernoulli", "gaussian", "linear", "movielens", "piecewise", "drifting"];
 /// Largest context dimension a linear world may have (the policies cost O(d²) per arm per step).
 pub const MAX_FEATURES: u64 = 1000;
 /// Largest number of arms.
@@ -337,9 +340,15 @@ fn parse_env(ctx: &Ctx, t: &Table, i: usize) -> Result<EnvSpec, SpecError> {
         }
         (None, Some("movielens")) => parse_movielens(ctx, t, &path, arms, sigma)?,
         (None, Some("piecewise")) => parse_piecewise(ctx, t, &path, arms, sigma)?,
+        (None, Some("drifting")) => parse_drifting(ctx, t, &path, arms, sigma)?,
         (None, Some(k)) => {
-            if let Some(key) = ["segments", "change_points", "regret"].iter().find(|key| t.contains_key(**key)) {
-                return Err(ctx.err(join(&path, key), "applies to kind = \"piecewise\" only; remove it"));
+            if let Some(key) = ["segments", "change_points", "regret", "period", "amplitude", "center"]
+                .iter()
+                .find(|key| t.contains_key(**key))
+            {
+                return Err(
+                    ctx.err(join(&path, key), "applies to kind = \"piecewise\" or \"drifting\" only; remove it")
+                );
             }
             if let Some(key) = CONTEXTUAL_KEYS.iter().find(|key| t.contains_key(**key)) {
                 return Err(ctx.err(
@@ -414,7 +423,7 @@ fn parse_env(ctx: &Ctx, t: &Table, i: usize) -> Result<EnvSpec, SpecError> {
     if shuffle && kind_is_contextual(&kind) {
         return Err(ctx.err(join(&path, "shuffle"), "does not apply to a contextual environment; remove it"));
     }
-    if shuffle && matches!(kind, EnvKind::Piecewise(_)) {
+    if shuffle && matches!(kind, EnvKind::Piecewise(_) | EnvKind::Drifting(_)) {
         return Err(ctx.err(
             join(&path, "shuffle"),
             "does not apply to a piecewise environment (write the segments in the order you want); remove it",
@@ -601,7 +610,21 @@ fn parse_piecewise(
         }
         Ok(())
     };
-    let reward = match ctx.string(t, "reward", path)?.unwrap_or("bernoulli") {
+    let reward = scheduled_reward(ctx, t, path, sigma, &in_unit)?;
+    let regret = regret_notion(ctx, t, path)?;
+    Ok(EnvKind::Piecewise(Piecewise { segments, change_points, reward, regret }))
+}
+
+/// The `reward` (and `sigma`) of an environment whose means change over time; `in_unit` checks
+/// that the means are valid probabilities or table entries.
+fn scheduled_reward(
+    ctx: &Ctx,
+    t: &Table,
+    path: &str,
+    sigma: Option<f64>,
+    in_unit: &dyn Fn(&str) -> Result<(), SpecError>,
+) -> Result<PiecewiseReward, SpecError> {
+    Ok(match ctx.string(t, "reward", path)?.unwrap_or("bernoulli") {
         "bernoulli" | "deterministic" if sigma.is_some() => {
             return Err(ctx.err(join(path, "sigma"), "applies to Gaussian rewards only; remove it"));
         }
@@ -624,17 +647,66 @@ fn parse_piecewise(
                 format!("unknown reward model \"{other}\"; valid: bernoulli, gaussian, deterministic"),
             ));
         }
-    };
-    let regret = match ctx.string(t, "regret", path)? {
-        None => RegretNotion::Dynamic,
+    })
+}
+
+fn regret_notion(ctx: &Ctx, t: &Table, path: &str) -> Result<RegretNotion, SpecError> {
+    match ctx.string(t, "regret", path)? {
+        None => Ok(RegretNotion::Dynamic),
         Some(name) => RegretNotion::from_name(name).ok_or_else(|| {
             ctx.err(
                 join(path, "regret"),
                 format!("unknown regret notion \"{name}\"; valid: {}", RegretNotion::NAMES.join(", ")),
             )
-        })?,
+        }),
+    }
+}
+
+/// The `kind = "drifting"` environment: shifted sine waves of arm means.
+fn parse_drifting(
+    ctx: &Ctx,
+    t: &Table,
+    path: &str,
+    arms: Option<u64>,
+    sigma: Option<f64>,
+) -> Result<EnvKind, SpecError> {
+    const KEYS: &[&str] =
+        &["name", "kind", "arms", "period", "amplitude", "center", "reward", "sigma", "regret", "horizon", "shuffle"];
+    if let Some(key) = t.keys().find(|k| !KEYS.contains(&k.as_str())) {
+        return Err(
+            ctx.err(join(path, key), format!("does not apply to kind = \"drifting\"; its keys: {}", KEYS.join(", ")))
+        );
+    }
+    let arms = arms.ok_or_else(|| ctx.err(join(path, "arms"), "is required (number of arms, >= 2)"))?;
+    if arms > MAX_ARMS {
+        return Err(ctx.err(join(path, "arms"), format!("is {arms}; at most {MAX_ARMS}")));
+    }
+    let period = ctx
+        .uint(t, "period", path, 2)?
+        .ok_or_else(|| ctx.err(join(path, "period"), "is required: steps per full cycle of the means (>= 2)"))?;
+    let number = |key: &str, default: f64| -> Result<f64, SpecError> {
+        t.get(key).map_or(Ok(default), |v| ctx.number(v, &join(path, key)))
     };
-    Ok(EnvKind::Piecewise(Piecewise { segments, change_points, reward, regret }))
+    let (amplitude, center) = (number("amplitude", 0.4)?, number("center", 0.5)?);
+    if amplitude < 0.0 {
+        return Err(ctx.err(join(path, "amplitude"), format!("is {amplitude}; it must be >= 0")));
+    }
+    let in_unit = |what: &str| -> Result<(), SpecError> {
+        if center - amplitude < 0.0 || center + amplitude > 1.0 {
+            return Err(ctx.err(
+                join(path, "amplitude"),
+                format!(
+                    "center ± amplitude = [{}, {}] leaves [0, 1]; {what} must be in [0, 1]",
+                    center - amplitude,
+                    center + amplitude
+                ),
+            ));
+        }
+        Ok(())
+    };
+    let reward = scheduled_reward(ctx, t, path, sigma, &in_unit)?;
+    let regret = regret_notion(ctx, t, path)?;
+    Ok(EnvKind::Drifting(Drifting { arms: arms as usize, period, amplitude, center, reward, regret }))
 }
 
 fn kind_is_contextual(kind: &EnvKind) -> bool {
@@ -829,6 +901,19 @@ fn floats(v: &[f64]) -> Value {
     Value::Array(v.iter().map(|x| Value::Float(*x)).collect())
 }
 
+fn scheduled_table(t: &mut Table, reward: PiecewiseReward, regret: RegretNotion) {
+    let name = match reward {
+        PiecewiseReward::Bernoulli => "bernoulli",
+        PiecewiseReward::Gaussian { sigma } => {
+            t.insert("sigma".into(), Value::Float(sigma));
+            "gaussian"
+        }
+        PiecewiseReward::Deterministic => "deterministic",
+    };
+    t.insert("reward".into(), Value::String(name.into()));
+    t.insert("regret".into(), Value::String(regret.name().into()));
+}
+
 fn env_table(e: &EnvSpec) -> Table {
     let mut t = Table::new();
     t.insert("name".into(), Value::String(e.label.clone()));
@@ -869,16 +954,15 @@ fn env_table(e: &EnvSpec) -> Table {
             t.insert("kind".into(), Value::String("piecewise".into()));
             t.insert("segments".into(), Value::Array(p.segments.iter().map(|m| floats(m)).collect()));
             t.insert("change_points".into(), Value::Array(p.change_points.iter().map(|&c| int(c)).collect()));
-            let reward = match p.reward {
-                PiecewiseReward::Bernoulli => "bernoulli",
-                PiecewiseReward::Gaussian { sigma } => {
-                    t.insert("sigma".into(), Value::Float(sigma));
-                    "gaussian"
-                }
-                PiecewiseReward::Deterministic => "deterministic",
-            };
-            t.insert("reward".into(), Value::String(reward.into()));
-            t.insert("regret".into(), Value::String(p.regret.name().into()));
+            scheduled_table(&mut t, p.reward, p.regret);
+        }
+        EnvKind::Drifting(d) => {
+            t.insert("kind".into(), Value::String("drifting".into()));
+            t.insert("arms".into(), int(d.arms as u64));
+            t.insert("period".into(), int(d.period));
+            t.insert("amplitude".into(), Value::Float(d.amplitude));
+            t.insert("center".into(), Value::Float(d.center));
+            scheduled_table(&mut t, d.reward, d.regret);
         }
         EnvKind::MovieLens(m) => {
             let s = &m.settings;

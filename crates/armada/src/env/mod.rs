@@ -20,7 +20,7 @@ use crate::rng::{self, Role, Stream};
 use contextual::ContextShape;
 use linear::{LinearInstance, LinearReward, LinearSpec};
 use movielens::{Evaluation, MovieLensSpec, MovieLensWorld};
-use piecewise::{Piecewise, PiecewiseReward};
+use piecewise::{Drifting, Piecewise, PiecewiseReward};
 pub use presets::EnvPreset;
 use rand_distr::Distribution;
 use std::sync::Arc;
@@ -60,6 +60,8 @@ pub enum EnvKind {
     /// Arm means that change at given steps (piecewise-stationary, or an oblivious adversary's
     /// reward table).
     Piecewise(Piecewise),
+    /// Arm means that drift smoothly (shifted sine waves).
+    Drifting(Drifting),
 }
 
 /// An environment as written in an experiment spec, validated.
@@ -86,6 +88,7 @@ impl EnvSpec {
             EnvKind::Linear(l) => l.arms,
             EnvKind::MovieLens(m) => m.settings.arms,
             EnvKind::Piecewise(p) => p.arms(),
+            EnvKind::Drifting(d) => d.arms,
         }
     }
 
@@ -97,7 +100,7 @@ impl EnvSpec {
     /// Whether the arm means change over time (regret is then dynamic: against the best arm at
     /// each step).
     pub fn is_nonstationary(&self) -> bool {
-        matches!(self.kind, EnvKind::Piecewise(_))
+        matches!(self.kind, EnvKind::Piecewise(_) | EnvKind::Drifting(_))
     }
 
     /// The reward model's name as shown in tables: bernoulli, gaussian or logistic.
@@ -116,6 +119,11 @@ impl EnvSpec {
                 PiecewiseReward::Bernoulli => "bernoulli, piecewise-stationary",
                 PiecewiseReward::Gaussian { .. } => "gaussian, piecewise-stationary",
                 PiecewiseReward::Deterministic => "deterministic reward table",
+            },
+            EnvKind::Drifting(d) => match d.reward {
+                PiecewiseReward::Bernoulli => "bernoulli, drifting",
+                PiecewiseReward::Gaussian { .. } => "gaussian, drifting",
+                PiecewiseReward::Deterministic => "deterministic, drifting",
             },
             _ if self.is_bernoulli() => "bernoulli",
             _ => "gaussian",
@@ -139,6 +147,7 @@ impl EnvSpec {
             EnvKind::Linear(l) => l.identity(),
             EnvKind::MovieLens(m) => m.identity(),
             EnvKind::Piecewise(p) => p.identity(),
+            EnvKind::Drifting(d) => d.identity(),
         };
         match self.instance_seed {
             Some(s) => format!("{body};shuffle={};instance_seed={s}", self.shuffle),
@@ -154,6 +163,7 @@ impl EnvSpec {
             EnvKind::Preset { preset, arms } => format!("{}-k{arms}", preset.name()),
             EnvKind::Linear(l) => format!("linear-d{}-k{}", l.features + l.arm_features, l.arms),
             EnvKind::Piecewise(p) => format!("piecewise-k{}-c{}", p.arms(), p.change_points.len()),
+            EnvKind::Drifting(d) => format!("drifting-k{}-p{}", d.arms, d.period),
             EnvKind::MovieLens(m) => match m.settings.evaluation {
                 Evaluation::Model => format!("movielens-k{}", m.settings.arms),
                 Evaluation::Replay => format!("movielens-replay-k{}", m.settings.arms),
@@ -204,6 +214,15 @@ impl EnvSpec {
                 PiecewiseReward::Gaussian { sigma } => (p.segments[0].clone(), vec![sigma; p.arms()], false),
                 _ => (p.segments[0].clone(), Vec::new(), true),
             },
+            // The means at step 0 (the harness computes them step by step).
+            EnvKind::Drifting(d) => {
+                let mut m = vec![0.0; d.arms];
+                d.means_at(0, &mut m);
+                match d.reward {
+                    PiecewiseReward::Gaussian { sigma } => (m, vec![sigma; d.arms], false),
+                    _ => (m, Vec::new(), true),
+                }
+            }
             EnvKind::Linear(_) | EnvKind::MovieLens(_) => {
                 unreachable!("instantiate called on the contextual environment {}", self.label)
             }
@@ -227,7 +246,7 @@ impl EnvSpec {
     pub fn fixed_instance(&self) -> bool {
         match &self.kind {
             EnvKind::Linear(_) => self.instance_seed.is_some(),
-            EnvKind::MovieLens(_) | EnvKind::Piecewise(_) => true,
+            EnvKind::MovieLens(_) | EnvKind::Piecewise(_) | EnvKind::Drifting(_) => true,
             _ => {
                 self.instance_seed.is_some()
                     || (!self.shuffle && !matches!(self.kind, EnvKind::Preset { preset, .. } if !preset.is_bernoulli()))
@@ -244,6 +263,7 @@ impl EnvSpec {
             EnvKind::Linear(l) => l.reward == LinearReward::Logistic,
             EnvKind::MovieLens(_) => false,
             EnvKind::Piecewise(p) => !matches!(p.reward, PiecewiseReward::Gaussian { .. }),
+            EnvKind::Drifting(d) => !matches!(d.reward, PiecewiseReward::Gaussian { .. }),
         }
     }
 }

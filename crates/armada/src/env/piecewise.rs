@@ -113,3 +113,69 @@ mod tests {
         assert_eq!(out, [10.0 + 5.0, 20.0 + 5.0]);
     }
 }
+
+/// Arm means that drift smoothly: μ_a(t) = center + amplitude · sin(2π (t / period + a / K)).
+/// The arms follow the same wave shifted by a K-th of a period, so the best arm changes
+/// continually (K times per period).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Drifting {
+    pub arms: usize,
+    pub period: u64,
+    pub amplitude: f64,
+    pub center: f64,
+    pub reward: PiecewiseReward,
+    pub regret: RegretNotion,
+}
+
+impl Drifting {
+    /// The canonical description that seeds the environment's streams (not the regret notion,
+    /// which changes neither means nor rewards).
+    pub fn identity(&self) -> String {
+        let reward = match self.reward {
+            PiecewiseReward::Bernoulli => "bernoulli".to_string(),
+            PiecewiseReward::Gaussian { sigma } => format!("gaussian,sigma={sigma}"),
+            PiecewiseReward::Deterministic => "deterministic".to_string(),
+        };
+        format!(
+            "drifting(arms={},period={},amplitude={},center={},{reward})",
+            self.arms, self.period, self.amplitude, self.center
+        )
+    }
+
+    /// Every arm's mean at step t.
+    #[inline]
+    pub fn means_at(&self, t: u64, out: &mut [f64]) {
+        let k = self.arms as f64;
+        let phase = (t % self.period) as f64 / self.period as f64;
+        for (a, o) in out.iter_mut().enumerate() {
+            *o = self.center + self.amplitude * (std::f64::consts::TAU * (phase + a as f64 / k)).sin();
+        }
+    }
+}
+
+#[cfg(test)]
+mod drifting_tests {
+    use super::*;
+
+    #[test]
+    fn means_follow_shifted_waves() {
+        let d = Drifting {
+            arms: 4,
+            period: 100,
+            amplitude: 0.4,
+            center: 0.5,
+            reward: PiecewiseReward::Bernoulli,
+            regret: RegretNotion::Dynamic,
+        };
+        let mut m = [0.0; 4];
+        d.means_at(0, &mut m);
+        // Phases 0, 1/4, 1/2, 3/4 of a period: 0.5, 0.9, 0.5, 0.1.
+        for (got, want) in m.iter().zip([0.5, 0.9, 0.5, 0.1]) {
+            assert!((got - want).abs() < 1e-12, "{m:?}");
+        }
+        let mut later = [0.0; 4];
+        d.means_at(125, &mut later);
+        // A quarter period later arm 0 is where arm 1 was.
+        assert!((later[0] - 0.9).abs() < 1e-12);
+    }
+}
