@@ -1,8 +1,9 @@
-//! Piecewise-stationary bandits and oblivious-adversary reward tables: arm means that change at
-//! given steps.
+//! Arm means that change over time: piecewise-stationary bandits and oblivious-adversary
+//! reward tables ([`Piecewise`]: means that change at given steps), and drifting bandits
+//! ([`Drifting`]: means on shifted sine waves).
 //!
-//! Segment j's means hold from `change_points[j - 1]` (step 0 for the first segment) until the
-//! next change point. Rewards are Bernoulli draws, Gaussian draws, or the means themselves
+//! A piecewise segment j's means hold from `change_points[j - 1]` (step 0 for the first
+//! segment) until the next change point. Rewards are Bernoulli draws, Gaussian draws, or the means themselves
 //! (`deterministic`: a reward table fixed in advance, the oblivious adversary of adversarial
 //! bandits). Random rewards keep common random numbers: one uniform or one normal per step,
 //! whatever the arm.
