@@ -167,6 +167,16 @@ struct Trajectory {
     min_frac: Vec<f64>,
     opt_frac: Vec<f64>,
     reward: f64,
+    // The running sums of [`Trajectory::step`], for environments whose expected rewards change
+    // from step to step (contextual, replay, piecewise, drifting).
+    /// Σ (best − chosen) of expected rewards: dynamic regret.
+    dynamic_regret: f64,
+    /// Σ expected reward of the chosen arm.
+    collected: f64,
+    /// Steps on which the chosen arm was a best one.
+    optimal: u64,
+    /// Σ expected reward per arm: how good each arm was over the run.
+    value: Vec<f64>,
 }
 
 impl Trajectory {
@@ -177,6 +187,51 @@ impl Trajectory {
             min_frac: Vec::with_capacity(n_checkpoints),
             opt_frac: Vec::with_capacity(n_checkpoints),
             reward: 0.0,
+            dynamic_regret: 0.0,
+            collected: 0.0,
+            optimal: 0,
+            value: vec![0.0; arms],
+        }
+    }
+
+    /// Accounts one step: `arm` was chosen while the arms' expected rewards were `means` (the
+    /// best of them `best`) and it paid `reward`.
+    #[inline(always)]
+    fn step(&mut self, arm: usize, means: &[f64], best: f64, reward: f64) {
+        self.counts[arm] += 1;
+        self.dynamic_regret += best - means[arm];
+        self.collected += means[arm];
+        self.optimal += u64::from(means[arm] == best);
+        self.reward += reward;
+        for (v, m) in self.value.iter_mut().zip(means) {
+            *v += m;
+        }
+    }
+
+    /// Records the checkpoint after `t` steps of [`Trajectory::step`], with `regret` as the
+    /// regret to report.
+    fn checkpoint(&mut self, t: u64, regret: f64) {
+        let tf = t as f64;
+        let min_n = self.counts.iter().copied().min().unwrap_or(0);
+        self.regret.push(regret);
+        self.min_frac.push(self.counts.len() as f64 * min_n as f64 / tf);
+        self.opt_frac.push(self.optimal as f64 / tf);
+    }
+
+    /// The record of a run accounted by [`Trajectory::step`]: arms ranked by their summed
+    /// expected reward, no fixed gap.
+    fn into_record(self, id: RunId) -> RunRecord {
+        let value = &self.value;
+        let mut order: Vec<usize> = (0..value.len()).collect();
+        order.sort_by(|&a, &b| value[b].total_cmp(&value[a]).then(a.cmp(&b)));
+        RunRecord {
+            id,
+            pulls_by_rank: order.iter().map(|&a| self.counts[a]).collect(),
+            regret: self.regret,
+            min_frac: self.min_frac,
+            opt_frac: self.opt_frac,
+            reward: self.reward,
+            min_gap: None,
         }
     }
 }
@@ -320,27 +375,14 @@ fn run_scheduled<S: MeanSchedule>(
     let mut reward_rng = rng::stream(exp.seed, Role::Reward, &[env_id], id.seed_index);
     let mut policy_rng = rng::stream(exp.seed, Role::Policy, &[env_id, policy_id], id.seed_index);
     let mut out = Trajectory::new(k, checkpoints.len());
-    let mut totals = vec![0.0; k];
     policy.visit(SimulateScheduled {
         schedule,
         checkpoints,
         reward_rng: &mut reward_rng,
         policy_rng: &mut policy_rng,
         out: &mut out,
-        totals: &mut totals,
     });
-    // Arms ranked by their total mean over the run.
-    let mut order: Vec<usize> = (0..k).collect();
-    order.sort_by(|&a, &b| totals[b].total_cmp(&totals[a]).then(a.cmp(&b)));
-    RunRecord {
-        id,
-        regret: out.regret,
-        min_frac: out.min_frac,
-        opt_frac: out.opt_frac,
-        reward: out.reward,
-        pulls_by_rank: order.iter().map(|&a| out.counts[a]).collect(),
-        min_gap: None,
-    }
+    out.into_record(id)
 }
 
 struct SimulateScheduled<'a, S> {
@@ -349,19 +391,14 @@ struct SimulateScheduled<'a, S> {
     reward_rng: &'a mut Stream,
     policy_rng: &'a mut Stream,
     out: &'a mut Trajectory,
-    /// Σ_t μ_a(t) per arm.
-    totals: &'a mut [f64],
 }
 
 impl<S: MeanSchedule> PolicyVisitor for SimulateScheduled<'_, S> {
     type Output = ();
     fn visit<P: Policy>(mut self, policy: &mut P) {
         let (reward, notion) = (self.schedule.reward(), self.schedule.regret());
-        let counts = &mut self.out.counts[..];
-        let k = counts.len();
-        let mut means = vec![0.0; k];
-        let (mut dynamic, mut collected, mut reward_sum) = (0.0, 0.0, 0.0);
-        let mut optimal: u64 = 0;
+        let out = self.out;
+        let mut means = vec![0.0; out.counts.len()];
         let mut t = 0u64;
         for &next in self.checkpoints {
             while t < next {
@@ -374,27 +411,15 @@ impl<S: MeanSchedule> PolicyVisitor for SimulateScheduled<'_, S> {
                     PiecewiseReward::Deterministic => means[arm],
                 };
                 policy.update(arm, r, self.policy_rng);
-                counts[arm] += 1;
-                dynamic += best - means[arm];
-                collected += means[arm];
-                optimal += u64::from(means[arm] == best);
-                reward_sum += r;
-                for (total, m) in self.totals.iter_mut().zip(&means) {
-                    *total += m;
-                }
+                out.step(arm, &means, best, r);
                 t += 1;
             }
             let regret = match notion {
-                RegretNotion::Dynamic => dynamic,
-                RegretNotion::FixedArm => self.totals.iter().copied().fold(f64::NEG_INFINITY, f64::max) - collected,
+                RegretNotion::Dynamic => out.dynamic_regret,
+                RegretNotion::FixedArm => out.value.iter().copied().fold(f64::NEG_INFINITY, f64::max) - out.collected,
             };
-            let tf = t as f64;
-            let min_n = counts.iter().copied().min().unwrap_or(0);
-            self.out.regret.push(regret);
-            self.out.min_frac.push(k as f64 * min_n as f64 / tf);
-            self.out.opt_frac.push(optimal as f64 / tf);
+            out.checkpoint(t, regret);
         }
-        self.out.reward = reward_sum;
     }
 }
 
@@ -409,26 +434,14 @@ fn run_contextual(exp: &Experiment, id: RunId, env_id: &str, policy_id: &str, ch
     let mut reward_rng = rng::stream(exp.seed, Role::Reward, &[env_id], id.seed_index);
     let mut policy_rng = rng::stream(exp.seed, Role::Policy, &[env_id, policy_id], id.seed_index);
     let mut out = Trajectory::new(shape.arms, checkpoints.len());
-    let mut value = vec![0.0; shape.arms];
     policy.visit(SimulateContextual {
         world: &world,
         checkpoints,
         reward_rng: &mut reward_rng,
         policy_rng: &mut policy_rng,
         out: &mut out,
-        value: &mut value,
     });
-    let mut order: Vec<usize> = (0..shape.arms).collect();
-    order.sort_by(|&a, &b| value[b].total_cmp(&value[a]).then(a.cmp(&b)));
-    RunRecord {
-        id,
-        regret: out.regret,
-        min_frac: out.min_frac,
-        opt_frac: out.opt_frac,
-        reward: out.reward,
-        pulls_by_rank: order.iter().map(|&a| out.counts[a]).collect(),
-        min_gap: None,
-    }
+    out.into_record(id)
 }
 
 struct SimulateContextual<'a> {
@@ -437,8 +450,6 @@ struct SimulateContextual<'a> {
     reward_rng: &'a mut Stream,
     policy_rng: &'a mut Stream,
     out: &'a mut Trajectory,
-    /// Σ_t μ_a(x_t) per arm: how good each arm was over this run's contexts.
-    value: &'a mut [f64],
 }
 
 impl ContextualVisitor for SimulateContextual<'_> {
@@ -455,7 +466,6 @@ impl ContextualVisitor for SimulateContextual<'_> {
                 self.reward_rng,
                 self.policy_rng,
                 self.out,
-                self.value,
             ),
             ContextualInstance::MovieLens { world, sigma, evaluation: Evaluation::Model } => contextual_loop(
                 policy,
@@ -465,18 +475,10 @@ impl ContextualVisitor for SimulateContextual<'_> {
                 self.reward_rng,
                 self.policy_rng,
                 self.out,
-                self.value,
             ),
-            ContextualInstance::MovieLens { world, evaluation: Evaluation::Replay, .. } => replay_loop(
-                policy,
-                world,
-                &mut ctx,
-                self.checkpoints,
-                self.reward_rng,
-                self.policy_rng,
-                self.out,
-                self.value,
-            ),
+            ContextualInstance::MovieLens { world, evaluation: Evaluation::Replay, .. } => {
+                replay_loop(policy, world, &mut ctx, self.checkpoints, self.reward_rng, self.policy_rng, self.out)
+            }
         }
     }
 }
@@ -487,7 +489,6 @@ impl ContextualVisitor for SimulateContextual<'_> {
 /// Every arm has at least one event (checked when the world is built), so each attempt matches
 /// with probability at least 1 / events and the loop ends.
 #[inline(never)]
-#[allow(clippy::too_many_arguments)]
 fn replay_loop<P: ContextualPolicy>(
     policy: &mut P,
     world: &MovieLensWorld,
@@ -496,12 +497,7 @@ fn replay_loop<P: ContextualPolicy>(
     reward_rng: &mut Stream,
     policy_rng: &mut Stream,
     out: &mut Trajectory,
-    value: &mut [f64],
 ) {
-    let counts = &mut out.counts[..];
-    let k = counts.len();
-    let (mut regret, mut reward_sum) = (0.0, 0.0);
-    let mut optimal: u64 = 0;
     let mut t: u64 = 0;
     for &next in checkpoints {
         while t < next {
@@ -514,33 +510,20 @@ fn replay_loop<P: ContextualPolicy>(
                 continue;
             }
             let ratings = world.ratings_of(u);
-            let r = ratings[arm];
             // Unrated movies are 0 and the logged one is rated (≥ 1): the row maximum is the
             // user's best rated movie.
             let best = ratings.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            policy.update(ctx, arm, r, policy_rng);
-            counts[arm] += 1;
-            regret += best - r;
-            optimal += u64::from(r == best);
-            reward_sum += r;
-            for (v, m) in value.iter_mut().zip(ratings) {
-                *v += m;
-            }
+            policy.update(ctx, arm, ratings[arm], policy_rng);
+            out.step(arm, ratings, best, ratings[arm]);
             t += 1;
         }
-        let tf = t as f64;
-        let min_n = counts.iter().copied().min().unwrap_or(0);
-        out.regret.push(regret);
-        out.min_frac.push(k as f64 * min_n as f64 / tf);
-        out.opt_frac.push(optimal as f64 / tf);
+        out.checkpoint(t, out.dynamic_regret);
     }
-    out.reward = reward_sum;
 }
 
 /// The contextual hot loop: observe, select, pull, update, account against the best arm in
 /// this context.
 #[inline(never)]
-#[allow(clippy::too_many_arguments)]
 fn contextual_loop<P: ContextualPolicy, E: ContextualEnvironment>(
     policy: &mut P,
     env: &mut E,
@@ -549,13 +532,8 @@ fn contextual_loop<P: ContextualPolicy, E: ContextualEnvironment>(
     reward_rng: &mut Stream,
     policy_rng: &mut Stream,
     out: &mut Trajectory,
-    value: &mut [f64],
 ) {
-    let counts = &mut out.counts[..];
-    let k = counts.len();
-    let mut means = vec![0.0; k];
-    let (mut regret, mut reward_sum) = (0.0, 0.0);
-    let mut optimal: u64 = 0;
+    let mut means = vec![0.0; out.counts.len()];
     let mut t: u64 = 0;
     for &next in checkpoints {
         while t < next {
@@ -564,22 +542,11 @@ fn contextual_loop<P: ContextualPolicy, E: ContextualEnvironment>(
             let r = env.reward(arm, &means, reward_rng);
             policy.update(ctx, arm, r, policy_rng);
             let best = means.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            counts[arm] += 1;
-            regret += best - means[arm];
-            optimal += u64::from(means[arm] == best);
-            reward_sum += r;
-            for (v, m) in value.iter_mut().zip(&means) {
-                *v += m;
-            }
+            out.step(arm, &means, best, r);
             t += 1;
         }
-        let tf = t as f64;
-        let min_n = counts.iter().copied().min().unwrap_or(0);
-        out.regret.push(regret);
-        out.min_frac.push(k as f64 * min_n as f64 / tf);
-        out.opt_frac.push(optimal as f64 / tf);
+        out.checkpoint(t, out.dynamic_regret);
     }
-    out.reward = reward_sum;
 }
 
 #[cfg(test)]
