@@ -15,6 +15,19 @@ pub enum EpsilonSchedule {
     Decaying,
 }
 
+impl EpsilonSchedule {
+    /// ε for the step after `steps` steps, with `arms` arms.
+    pub fn at(self, steps: u64, arms: usize) -> f64 {
+        match self {
+            EpsilonSchedule::Fixed(e) => e,
+            EpsilonSchedule::Decaying => {
+                let t = (steps + 1) as f64;
+                (arms as f64 * t.ln() / t).cbrt().min(1.0)
+            }
+        }
+    }
+}
+
 pub struct EpsilonGreedy {
     schedule: EpsilonSchedule,
     counts: Vec<u64>,
@@ -29,14 +42,7 @@ impl EpsilonGreedy {
 
     /// ε for the step about to be taken (t = steps already taken + 1).
     pub fn epsilon(&self) -> f64 {
-        match self.schedule {
-            EpsilonSchedule::Fixed(e) => e,
-            EpsilonSchedule::Decaying => {
-                let t = (self.t + 1) as f64;
-                let k = self.counts.len() as f64;
-                (k * t.ln() / t).cbrt().min(1.0)
-            }
-        }
+        self.schedule.at(self.t, self.counts.len())
     }
 }
 

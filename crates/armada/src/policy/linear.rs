@@ -146,13 +146,7 @@ impl LinEpsilonGreedy {
     }
 
     fn epsilon(&self) -> f64 {
-        match self.schedule {
-            EpsilonSchedule::Fixed(e) => e,
-            EpsilonSchedule::Decaying => {
-                let t = (self.t + 1) as f64;
-                (self.ridge.arms() as f64 * t.ln() / t).cbrt().min(1.0)
-            }
-        }
+        self.schedule.at(self.t, self.ridge.arms())
     }
 }
 

@@ -163,6 +163,18 @@ const REWARD_MAX: ParamDef = ParamDef {
     default: ParamValue::Float(1.0),
     doc: "upper end of the reward range (see reward_min)",
 };
+const EPSILON: ParamDef = ParamDef {
+    name: "epsilon",
+    kind: ParamKind::Float { min: 0.0, max: 1.0, min_open: false },
+    default: ParamValue::Float(0.1),
+    doc: "exploration probability (schedule = \"fixed\")",
+};
+const SCHEDULE: ParamDef = ParamDef {
+    name: "schedule",
+    kind: ParamKind::Choice(&["fixed", "decaying"]),
+    default: ParamValue::Choice("fixed"),
+    doc: "\"fixed\": eps = epsilon; \"decaying\": eps_t = min(1, (K ln t / t)^(1/3))",
+};
 const XI: ParamDef = ParamDef {
     name: "xi",
     kind: POSITIVE,
@@ -208,20 +220,7 @@ pub const POLICIES: &[PolicyDef] = &[
         contextual: false,
         summary: "with probability eps a uniform arm, otherwise the best empirical mean (unpulled arms first)",
         reference: "Slivkins (2019), sec. 1.2; decaying schedule eps_t = (K ln t / t)^(1/3), Thm 1.6",
-        params: &[
-            ParamDef {
-                name: "epsilon",
-                kind: ParamKind::Float { min: 0.0, max: 1.0, min_open: false },
-                default: ParamValue::Float(0.1),
-                doc: "exploration probability (schedule = \"fixed\")",
-            },
-            ParamDef {
-                name: "schedule",
-                kind: ParamKind::Choice(&["fixed", "decaying"]),
-                default: ParamValue::Choice("fixed"),
-                doc: "\"fixed\": eps = epsilon; \"decaying\": eps_t = min(1, (K ln t / t)^(1/3))",
-            },
-        ],
+        params: &[EPSILON, SCHEDULE],
     },
     PolicyDef {
         name: "explore-then-commit",
@@ -549,21 +548,7 @@ pub const POLICIES: &[PolicyDef] = &[
         contextual: true,
         summary: "with probability eps a uniform arm, otherwise argmax of the per-arm ridge prediction",
         reference: "Slivkins (2019), ch. 8; Langford, Zhang (2007)",
-        params: &[
-            ParamDef {
-                name: "epsilon",
-                kind: ParamKind::Float { min: 0.0, max: 1.0, min_open: false },
-                default: ParamValue::Float(0.1),
-                doc: "exploration probability (schedule = \"fixed\")",
-            },
-            ParamDef {
-                name: "schedule",
-                kind: ParamKind::Choice(&["fixed", "decaying"]),
-                default: ParamValue::Choice("fixed"),
-                doc: "\"fixed\": eps = epsilon; \"decaying\": eps_t = min(1, (K ln t / t)^(1/3))",
-            },
-            LAMBDA,
-        ],
+        params: &[EPSILON, SCHEDULE, LAMBDA],
     },
     PolicyDef {
         name: "squarecb",
@@ -646,6 +631,14 @@ impl PolicySpec {
         }
     }
 
+    /// The ε schedule of the ε-greedy policies (`schedule` and `epsilon`).
+    fn epsilon_schedule(&self) -> EpsilonSchedule {
+        match self.choice("schedule") {
+            "decaying" => EpsilonSchedule::Decaying,
+            _ => EpsilonSchedule::Fixed(self.float("epsilon")),
+        }
+    }
+
     /// Checks that involve several parameters; the error names the parameters.
     pub fn check(&self) -> Result<(), String> {
         if self.def.params.iter().any(|p| p.name == "reward_max") {
@@ -672,13 +665,7 @@ impl PolicySpec {
         match self.def.algorithm {
             "random" => AnyPolicy::Random(Random::new(info)),
             "greedy" => AnyPolicy::EpsilonGreedy(EpsilonGreedy::new(info, EpsilonSchedule::Fixed(0.0))),
-            "epsilon-greedy" => {
-                let schedule = match self.choice("schedule") {
-                    "decaying" => EpsilonSchedule::Decaying,
-                    _ => EpsilonSchedule::Fixed(self.float("epsilon")),
-                };
-                AnyPolicy::EpsilonGreedy(EpsilonGreedy::new(info, schedule))
-            }
+            "epsilon-greedy" => AnyPolicy::EpsilonGreedy(EpsilonGreedy::new(info, self.epsilon_schedule())),
             "explore-then-commit" => {
                 let m = match self.get("m") {
                     ParamValue::Count(m) => Some(*m),
@@ -754,11 +741,7 @@ impl PolicySpec {
             "linucb-hybrid" => AnyContextualPolicy::LinUcbHybrid(LinUcbHybrid::new(info, self.float("alpha"), lambda)),
             "lints" => AnyContextualPolicy::LinTs(LinTs::new(info, self.float("v"), lambda)),
             "lin-epsilon-greedy" => {
-                let schedule = match self.choice("schedule") {
-                    "decaying" => EpsilonSchedule::Decaying,
-                    _ => EpsilonSchedule::Fixed(self.float("epsilon")),
-                };
-                AnyContextualPolicy::LinEpsilonGreedy(LinEpsilonGreedy::new(info, schedule, lambda))
+                AnyContextualPolicy::LinEpsilonGreedy(LinEpsilonGreedy::new(info, self.epsilon_schedule(), lambda))
             }
             "squarecb" => AnyContextualPolicy::SquareCb(SquareCb::new(
                 info,
