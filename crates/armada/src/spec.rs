@@ -100,6 +100,9 @@ pub const MAX_ARMS: u64 = 1_000_000;
 /// Largest arms × d² of a linear world (about 1 GiB per matrix a linear policy keeps per arm).
 pub const MAX_MODEL_ENTRIES: u64 = 1 << 27;
 
+/// The valid words of a choice and the function that reads one.
+type Words<T> = (&'static [&'static str], fn(&str) -> Option<T>);
+
 struct Ctx<'a> {
     source: &'a str,
     /// Datasets already loaded by this spec, by directory (one load per directory).
@@ -128,6 +131,25 @@ impl Ctx<'_> {
             Some(Value::Integer(i)) if *i >= 0 && *i as u64 >= min => Ok(Some(*i as u64)),
             Some(Value::Integer(i)) => Err(self.err(field, format!("must be a whole number >= {min}, got {i}"))),
             Some(v) => Err(self.err(field, format!("must be a whole number >= {min}, got {}", type_name(v)))),
+        }
+    }
+
+    /// One of a fixed set of words (`names`, read by `parse`), or `default` when absent; the error
+    /// says which `what` was unknown and lists the valid words.
+    fn word<T>(
+        &self,
+        table: &Table,
+        key: &str,
+        path: &str,
+        what: &str,
+        (names, parse): Words<T>,
+        default: T,
+    ) -> Result<T, SpecError> {
+        match self.string(table, key, path)? {
+            None => Ok(default),
+            Some(name) => parse(name).ok_or_else(|| {
+                self.err(join(path, key), format!("unknown {what} \"{name}\"; valid: {}", names.join(", ")))
+            }),
         }
     }
 
@@ -484,15 +506,14 @@ fn parse_linear(ctx: &Ctx, t: &Table, path: &str, arms: Option<u64>, sigma: Opti
             ),
         ));
     }
-    let context = match ctx.string(t, "context", path)? {
-        None => ContextDistribution::Gaussian,
-        Some(name) => ContextDistribution::from_name(name).ok_or_else(|| {
-            ctx.err(
-                join(path, "context"),
-                format!("unknown context distribution \"{name}\"; valid: {}", ContextDistribution::NAMES.join(", ")),
-            )
-        })?,
-    };
+    let context = ctx.word(
+        t,
+        "context",
+        path,
+        "context distribution",
+        (ContextDistribution::NAMES, ContextDistribution::from_name),
+        ContextDistribution::Gaussian,
+    )?;
     let reward = match ctx.string(t, "reward", path)?.unwrap_or("gaussian") {
         "gaussian" => {
             let sigma = sigma.unwrap_or(DEFAULT_LINEAR_SIGMA);
@@ -651,15 +672,7 @@ fn scheduled_reward(
 }
 
 fn regret_notion(ctx: &Ctx, t: &Table, path: &str) -> Result<RegretNotion, SpecError> {
-    match ctx.string(t, "regret", path)? {
-        None => Ok(RegretNotion::Dynamic),
-        Some(name) => RegretNotion::from_name(name).ok_or_else(|| {
-            ctx.err(
-                join(path, "regret"),
-                format!("unknown regret notion \"{name}\"; valid: {}", RegretNotion::NAMES.join(", ")),
-            )
-        }),
-    }
+    ctx.word(t, "regret", path, "regret notion", (RegretNotion::NAMES, RegretNotion::from_name), RegretNotion::Dynamic)
 }
 
 /// The `kind = "drifting"` environment: shifted sine waves of arm means.
@@ -739,33 +752,17 @@ fn parse_movielens(
     let arms =
         arms.ok_or_else(|| ctx.err(join(path, "arms"), "is required: how many of the most-rated movies are arms"))?;
     let rank = ctx.uint(t, "rank", path, 1)?.unwrap_or(DEFAULT_MOVIELENS_RANK);
-    let features = match ctx.string(t, "context", path)? {
-        None => UserFeatures::LeftSingular,
-        Some(name) => UserFeatures::from_name(name).ok_or_else(|| {
-            ctx.err(
-                join(path, "context"),
-                format!("unknown user features \"{name}\"; valid: {}", UserFeatures::NAMES.join(", ")),
-            )
-        })?,
-    };
-    let users = match ctx.string(t, "users", path)? {
-        None => UserSplit::All,
-        Some(name) => UserSplit::from_name(name).ok_or_else(|| {
-            ctx.err(
-                join(path, "users"),
-                format!("unknown user split \"{name}\"; valid: {}", UserSplit::NAMES.join(", ")),
-            )
-        })?,
-    };
-    let evaluation = match ctx.string(t, "evaluation", path)? {
-        None => Evaluation::Model,
-        Some(name) => Evaluation::from_name(name).ok_or_else(|| {
-            ctx.err(
-                join(path, "evaluation"),
-                format!("unknown evaluation \"{name}\"; valid: {}", Evaluation::NAMES.join(", ")),
-            )
-        })?,
-    };
+    let features = ctx.word(
+        t,
+        "context",
+        path,
+        "user features",
+        (UserFeatures::NAMES, UserFeatures::from_name),
+        UserFeatures::LeftSingular,
+    )?;
+    let users = ctx.word(t, "users", path, "user split", (UserSplit::NAMES, UserSplit::from_name), UserSplit::All)?;
+    let evaluation =
+        ctx.word(t, "evaluation", path, "evaluation", (Evaluation::NAMES, Evaluation::from_name), Evaluation::Model)?;
     let sigma = sigma.unwrap_or(0.0);
     if sigma < 0.0 {
         return Err(ctx.err(join(path, "sigma"), format!("is {sigma}; it must be >= 0")));
