@@ -21,7 +21,8 @@ Examples:
   armada run spec.toml --threads 1 --force       one thread, overwrite an earlier output
   armada report runs/quickstart                  (re)write runs/quickstart/report.html
   armada report runs/a runs/b --out cmp          overlay the same configurations of two runs
-  armada list                                    environments, policies, presets, parameters";
+  armada list                                    environments, policies, presets, parameters
+  armada distill examples/llm-local.toml --out ft  fine-tuning data: UCB's decisions, the agent's prompts";
 
 #[derive(Parser)]
 #[command(name = "armada", version, about = "Benchmark exploration: bandit policies on environments, exact regret, win-rates.", after_help = EXAMPLES)]
@@ -69,6 +70,23 @@ enum Command {
     },
     /// List environments, policies (with parameters and defaults) and experiment presets.
     List,
+    /// Algorithm distillation data: a classic policy plays every LLM agent's runs in SPEC, and
+    /// each decision is written with the exact prompt the agent would have been sent —
+    /// OUT/sft.jsonl (chat-format fine-tuning examples) and OUT/preferences.jsonl (DPO pairs:
+    /// the teacher's answer over another arm's).
+    Distill {
+        /// A spec with at least one `[[policy]] name = "llm"` (its settings shape the prompts).
+        spec: PathBuf,
+        /// The teacher: a built-in policy name, run with its default parameters.
+        #[arg(long, default_value = "ucb")]
+        teacher: String,
+        /// Keep every N-th decision (from step 0).
+        #[arg(long, default_value_t = 1)]
+        every: u64,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -78,6 +96,16 @@ fn main() -> ExitCode {
             emit(&output::listing());
             ExitCode::SUCCESS
         }
+        Command::Distill { spec, teacher, every, out } => match distill(&spec, &teacher, every, &out) {
+            Ok(summary) => {
+                emit(&summary);
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(2)
+            }
+        },
         Command::Report { dirs, out } => match make_report(&dirs, out.as_deref()) {
             Ok(page) => {
                 emit(&format!("{}\n", page.display()));
@@ -155,6 +183,26 @@ fn make_report(dirs: &[PathBuf], out: Option<&std::path::Path>) -> anyhow::Resul
     Ok(out.join("report.html"))
 }
 
+/// `armada distill`: writes OUT/sft.jsonl and OUT/preferences.jsonl; returns what to print.
+fn distill(spec_path: &PathBuf, teacher: &str, every: u64, out: &std::path::Path) -> anyhow::Result<String> {
+    let exp = load(Some(spec_path), None)?;
+    let def = armada::policy::find_policy(teacher)
+        .ok_or_else(|| anyhow::anyhow!("--teacher: unknown policy \"{teacher}\" (see `armada list`)"))?;
+    if every == 0 {
+        anyhow::bail!("--every: must be at least 1");
+    }
+    let decided = armada_llm::demos::export(&exp, &armada::policy::PolicySpec::with_defaults(def), every)
+        .map_err(|m| anyhow::anyhow!(m))?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let sft = out.join("sft.jsonl");
+    std::fs::write(&sft, armada_llm::demos::sft_jsonl(&decided))
+        .with_context(|| format!("writing {}", sft.display()))?;
+    let pairs = out.join("preferences.jsonl");
+    std::fs::write(&pairs, armada_llm::demos::preference_jsonl(&decided, exp.seed))
+        .with_context(|| format!("writing {}", pairs.display()))?;
+    Ok(format!("{} decisions by {teacher}: {} and {}\n", decided.len(), sft.display(), pairs.display()))
+}
+
 fn load(spec_path: Option<&PathBuf>, preset: Option<&str>) -> Result<Experiment, SpecError> {
     match (spec_path, preset) {
         (_, Some(name)) => spec::preset_experiment(name),
@@ -165,7 +213,7 @@ fn load(spec_path: Option<&PathBuf>, preset: Option<&str>) -> Result<Experiment,
                 field: String::new(),
                 message: format!("cannot read the spec: {e}"),
             })?;
-            spec::parse_spec(&text, &source)
+            spec::parse_spec_with(&text, &source, Some(&armada_llm::config::LlmAgents))
         }
         (None, None) => unreachable!("clap requires a spec or --preset"),
     }
@@ -198,6 +246,23 @@ fn run(
     let records = pool.install(|| run_experiment(exp, &|steps| bar.inc(steps)));
     let elapsed = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
+    let failures: Vec<String> = records
+        .iter()
+        .filter_map(|r| {
+            let why = r.failure.as_ref()?;
+            let (e, p) = (&exp.envs[r.id.env].label, &exp.policies[r.id.policy].label);
+            Some(format!("  {e} / {p} / seed index {}: {why}", r.id.seed_index))
+        })
+        .collect();
+    if !failures.is_empty() {
+        anyhow::bail!(
+            "{} of {} runs failed, so no results were written (model answers already received are in the \
+             response cache: running again resumes without paying for them):\n{}",
+            failures.len(),
+            records.len(),
+            failures.join("\n")
+        );
+    }
     let summary = armada::summary::summarize(exp, &records);
     output::write_all(dir, exp, &records, &summary, elapsed, pool.current_num_threads())?;
     if with_report {

@@ -33,7 +33,8 @@ pub fn prepare_dir(dir: &Path, force: bool) -> Result<(), DirError> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display())).map_err(DirError::Io)
 }
 
-/// Writes spec.toml, summary.json, curves.csv, runs.csv and timing.json.
+/// Writes spec.toml, summary.json, curves.csv, runs.csv and timing.json (and agents.json: the
+/// agents' calls, cache hits, retries, cost and latency, which vary from run to run).
 pub fn write_all(
     dir: &Path,
     exp: &Experiment,
@@ -63,6 +64,10 @@ pub fn write_all(
             .unwrap_or(0),
     });
     write("timing.json", format!("{}\n", serde_json::to_string_pretty(&timing)?))?;
+    let calls = armada::summary::agent_calls(exp, records);
+    if !calls.is_empty() {
+        write("agents.json", format!("{}\n", serde_json::to_string_pretty(&calls)?))?;
+    }
     Ok(())
 }
 
@@ -123,6 +128,31 @@ pub fn table(s: &Summary) -> String {
         }
         last_env = Some(&r.env);
         out.push_str(&line(row));
+    }
+    let agents: Vec<&armada::summary::ResultRow> = s.results.iter().filter(|r| r.agent.is_some()).collect();
+    if !agents.is_empty() {
+        let _ = writeln!(out, "\nAgents (summed over seeds):");
+        for r in agents {
+            let a = r.agent.as_ref().expect("filtered");
+            let _ = writeln!(
+                out,
+                "  {} / {}: invalid answers {:.1}% of decisions ({} of {}; {} re-asks, {} random fallbacks, {} \
+                 forfeits), {} calls, {} prompt + {} completion tokens, mean prompt {:.0} chars (max {})",
+                r.env,
+                r.policy,
+                100.0 * a.invalid_rate,
+                a.invalid_decisions,
+                a.decisions,
+                a.reasks,
+                a.fallbacks,
+                a.forfeits,
+                a.calls,
+                a.prompt_tokens,
+                a.completion_tokens,
+                a.mean_prompt_chars,
+                a.max_prompt_chars
+            );
+        }
     }
     if s.win_rates.iter().any(|w| w.win_rate.is_some()) {
         let _ =

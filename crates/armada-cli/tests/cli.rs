@@ -239,4 +239,16 @@ fn movielens_examples_run_from_the_workspace_root() {
         let page = read(&out, "report.html");
         assert!(page.contains("depend on the context"), "{example}: report lacks the contextual environment row");
     }
+    // EVOLvE's contextual preset reads the same data from the same place.
+    let out = dir.join("evolve-cb");
+    let o = Command::new(env!("CARGO_BIN_EXE_armada"))
+        .current_dir(&root)
+        .args(["run", "--preset", "evolve-cb", "--out", out.to_str().unwrap(), "--quiet", "--no-report"])
+        .output()
+        .expect("armada runs");
+    assert!(o.status.success(), "evolve-cb: {}", String::from_utf8_lossy(&o.stderr));
+    let summary: serde_json::Value = serde_json::from_str(&read(&out, "summary.json")).unwrap();
+    let envs = summary["environments"].as_array().unwrap();
+    assert_eq!(envs.len(), 2);
+    assert!(envs.iter().all(|e| e["identity"].as_str().unwrap().ends_with(";scenario=movies")));
 }

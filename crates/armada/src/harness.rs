@@ -20,7 +20,10 @@ use crate::env::movielens::{Evaluation, MovieLensEnv, MovieLensWorld};
 use crate::env::piecewise::{Drifting, Piecewise, PiecewiseReward, RegretNotion};
 use crate::env::{BernoulliEnv, ContextualInstance, EnvKind, EnvSpec, Environment, GaussianEnv, Instance, RewardModel};
 use crate::metrics;
-use crate::policy::{BanditInfo, ContextInfo, ContextualPolicy, ContextualVisitor, Policy, PolicySpec, PolicyVisitor};
+use crate::policy::{
+    Agent, AgentFactory, AgentRun, AgentStats, BanditInfo, ContextInfo, ContextualPolicy, ContextualVisitor, Decision,
+    Policy, PolicySpec, PolicyVisitor, RewardKind,
+};
 use crate::rng::{self, Role, Stream};
 use rayon::prelude::*;
 
@@ -96,6 +99,12 @@ pub struct RunRecord {
     /// The instance's smallest positive gap (None when all arms tie, and on contextual
     /// environments, where gaps change with the context).
     pub min_gap: Option<f64>,
+    /// What an agent counted (answers, calls, tokens, cost, latency); None for built-in
+    /// policies.
+    pub agent: Option<AgentStats>,
+    /// Why an agent's run stopped before its horizon; its curves then end at the last
+    /// checkpoint reached. None when the run finished.
+    pub failure: Option<String>,
 }
 
 impl RunRecord {
@@ -115,7 +124,12 @@ pub fn run_experiment(exp: &Experiment, progress: &(dyn Fn(u64) + Sync)) -> Vec<
         .into_par_iter()
         .map(|i| {
             let id = exp.run_at(i);
-            let rec = run_one(exp, id, &env_ids[id.env], &policy_ids[id.policy], &checkpoints[id.env]);
+            let (env_id, policy_id, checkpoints) = (&env_ids[id.env], &policy_ids[id.policy], &checkpoints[id.env]);
+            if let Some(factory) = &exp.policies[id.policy].agent {
+                // Agents report progress step by step: their steps take model calls.
+                return run_agent(exp, id, env_id, policy_id, checkpoints, &**factory, progress);
+            }
+            let rec = run_one(exp, id, env_id, policy_id, checkpoints);
             progress(exp.horizon_of(id.env));
             rec
         })
@@ -124,6 +138,9 @@ pub fn run_experiment(exp: &Experiment, progress: &(dyn Fn(u64) + Sync)) -> Vec<
 
 /// Executes one run.
 pub fn run_one(exp: &Experiment, id: RunId, env_id: &str, policy_id: &str, checkpoints: &[u64]) -> RunRecord {
+    if let Some(factory) = &exp.policies[id.policy].agent {
+        return run_agent(exp, id, env_id, policy_id, checkpoints, &**factory, &|_| {});
+    }
     if exp.envs[id.env].is_contextual() {
         return run_contextual(exp, id, env_id, policy_id, checkpoints);
     }
@@ -157,6 +174,8 @@ pub fn run_one(exp: &Experiment, id: RunId, env_id: &str, policy_id: &str, check
         reward: out.reward,
         pulls_by_rank: order.iter().map(|&a| out.counts[a]).collect(),
         min_gap: instance.min_gap(),
+        agent: None,
+        failure: None,
     }
 }
 
@@ -208,6 +227,24 @@ impl Trajectory {
         }
     }
 
+    /// Accounts a forfeited step: no arm pulled, `paid` received (and expected).
+    fn forfeit(&mut self, means: &[f64], best: f64, paid: f64) {
+        self.dynamic_regret += best - paid;
+        self.collected += paid;
+        self.reward += paid;
+        for (v, m) in self.value.iter_mut().zip(means) {
+            *v += m;
+        }
+    }
+
+    /// The regret to report under `notion` after the steps accounted so far.
+    fn regret_under(&self, notion: RegretNotion) -> f64 {
+        match notion {
+            RegretNotion::Dynamic => self.dynamic_regret,
+            RegretNotion::FixedArm => self.value.iter().copied().fold(f64::NEG_INFINITY, f64::max) - self.collected,
+        }
+    }
+
     /// Records the checkpoint after `t` steps of [`Trajectory::step`], with `regret` as the
     /// regret to report.
     fn checkpoint(&mut self, t: u64, regret: f64) {
@@ -232,6 +269,8 @@ impl Trajectory {
             opt_frac: self.opt_frac,
             reward: self.reward,
             min_gap: None,
+            agent: None,
+            failure: None,
         }
     }
 }
@@ -405,21 +444,25 @@ impl<S: MeanSchedule> PolicyVisitor for SimulateScheduled<'_, S> {
                 self.schedule.means_at(t, &mut means);
                 let best = means.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 let arm = policy.select(self.policy_rng);
-                let r = match reward {
-                    PiecewiseReward::Bernoulli => BernoulliEnv { means: &means }.pull(arm, self.reward_rng),
-                    PiecewiseReward::Gaussian { sigma } => means[arm] + sigma * rng::normal(self.reward_rng),
-                    PiecewiseReward::Deterministic => means[arm],
-                };
+                let r = scheduled_reward(reward, &means, arm, self.reward_rng);
                 policy.update(arm, r, self.policy_rng);
                 out.step(arm, &means, best, r);
                 t += 1;
             }
-            let regret = match notion {
-                RegretNotion::Dynamic => out.dynamic_regret,
-                RegretNotion::FixedArm => out.value.iter().copied().fold(f64::NEG_INFINITY, f64::max) - out.collected,
-            };
+            let regret = out.regret_under(notion);
             out.checkpoint(t, regret);
         }
+    }
+}
+
+/// The reward of `arm` when the arms' means are `means`: one uniform or one normal per step,
+/// whatever the arm (common random numbers).
+#[inline(always)]
+fn scheduled_reward(reward: PiecewiseReward, means: &[f64], arm: usize, rng: &mut Stream) -> f64 {
+    match reward {
+        PiecewiseReward::Bernoulli => BernoulliEnv { means }.pull(arm, rng),
+        PiecewiseReward::Gaussian { sigma } => means[arm] + sigma * rng::normal(rng),
+        PiecewiseReward::Deterministic => means[arm],
     }
 }
 
@@ -549,6 +592,233 @@ fn contextual_loop<P: ContextualPolicy, E: ContextualEnvironment>(
     }
 }
 
+/// Executes one run of an agent. Agents are called through a trait object once per step (their
+/// steps cost model calls), on the same environments, reward streams and accounting as the
+/// built-in policies: an agent and UCB on the same seed index face the same rewards.
+fn run_agent(
+    exp: &Experiment,
+    id: RunId,
+    env_id: &str,
+    policy_id: &str,
+    checkpoints: &[u64],
+    factory: &dyn AgentFactory,
+    progress: &(dyn Fn(u64) + Sync),
+) -> RunRecord {
+    let env = &exp.envs[id.env];
+    let horizon = exp.horizon_of(id.env);
+    let run = |arms, rewards, reward_model, world| AgentRun {
+        env,
+        env_id,
+        policy_id,
+        master_seed: exp.seed,
+        seed_index: id.seed_index,
+        arms,
+        horizon,
+        rewards,
+        reward_model,
+        world,
+    };
+    let mut reward_rng = rng::stream(exp.seed, Role::Reward, &[env_id], id.seed_index);
+    let loop_ = AgentLoop { checkpoints, reward_rng: &mut reward_rng, progress, id };
+    if env.is_contextual() {
+        let world = env.instantiate_contextual(exp.seed, id.seed_index);
+        let shape = world.shape();
+        let model = world.blind_reward_model();
+        let rewards = match model {
+            RewardModel::Bernoulli => RewardKind::Bernoulli,
+            RewardModel::Gaussian { .. } => RewardKind::Real,
+        };
+        let agent = factory.build(&run(shape.arms, rewards, model, Some(&world)));
+        let ctx = Context::zeros(shape.arms, shape.dim, shape.arm_dim);
+        return match &world {
+            ContextualInstance::Linear(inst) => loop_.run(agent, &mut Contextual { env: inst, ctx, arms: shape.arms }),
+            ContextualInstance::MovieLens { world, sigma, evaluation: Evaluation::Model } => {
+                loop_.run(agent, &mut Contextual { env: MovieLensEnv { world, sigma: *sigma }, ctx, arms: shape.arms })
+            }
+            ContextualInstance::MovieLens { evaluation: Evaluation::Replay, .. } => {
+                failed(id, "agents cannot run under replay evaluation (each match would cost many model calls)")
+            }
+        };
+    }
+    match &env.kind {
+        EnvKind::Piecewise(table) => {
+            let (rewards, model) = scheduled_kind(table.reward, table.arms());
+            let agent = factory.build(&run(table.arms(), rewards, model, None));
+            loop_.run(agent, &mut Scheduled { schedule: Segments { table, next: 0 } })
+        }
+        EnvKind::Drifting(wave) => {
+            let (rewards, model) = scheduled_kind(wave.reward, wave.arms);
+            let agent = factory.build(&run(wave.arms, rewards, model, None));
+            loop_.run(agent, &mut Scheduled { schedule: wave })
+        }
+        _ => {
+            let instance = env.instantiate(exp.seed, id.seed_index);
+            let rewards = match &instance.reward_model {
+                RewardModel::Bernoulli => RewardKind::Bernoulli,
+                RewardModel::Gaussian { sigmas } => {
+                    RewardKind::Gaussian { sigma: sigmas.iter().copied().fold(0.0, f64::max) }
+                }
+            };
+            let agent = factory.build(&run(instance.arms(), rewards, instance.reward_model.clone(), None));
+            let mut rec = loop_.run(agent, &mut Stationary { instance: &instance });
+            rec.min_gap = instance.min_gap();
+            rec
+        }
+    }
+}
+
+/// How a scheduled environment's rewards are put into words, and the model a built-in policy
+/// is told (as in `run_scheduled`).
+fn scheduled_kind(reward: PiecewiseReward, arms: usize) -> (RewardKind, RewardModel) {
+    match reward {
+        PiecewiseReward::Gaussian { sigma } => {
+            (RewardKind::Gaussian { sigma }, RewardModel::Gaussian { sigmas: vec![sigma; arms] })
+        }
+        _ => (RewardKind::Bernoulli, RewardModel::Bernoulli),
+    }
+}
+
+/// The record of a run that could not start.
+fn failed(id: RunId, why: impl Into<String>) -> RunRecord {
+    let mut rec = Trajectory::new(0, 0).into_record(id);
+    rec.failure = Some(why.into());
+    rec
+}
+
+/// One step's environment side, for the agent loop: what the arms are worth now, the context
+/// (if any), and the reward of the arm pulled.
+trait AgentWorld {
+    fn arms(&self) -> usize;
+    /// Starts step `t`: writes the arms' expected rewards into `means` and returns the context.
+    fn begin(&mut self, t: u64, means: &mut [f64], rng: &mut Stream) -> Option<&Context>;
+    /// The reward of `arm` this step.
+    fn pay(&mut self, arm: usize, means: &[f64], rng: &mut Stream) -> f64;
+    fn regret_notion(&self) -> RegretNotion {
+        RegretNotion::Dynamic
+    }
+}
+
+struct Stationary<'a> {
+    instance: &'a Instance,
+}
+
+impl AgentWorld for Stationary<'_> {
+    fn arms(&self) -> usize {
+        self.instance.arms()
+    }
+    fn begin(&mut self, _t: u64, means: &mut [f64], _rng: &mut Stream) -> Option<&Context> {
+        means.copy_from_slice(&self.instance.means);
+        None
+    }
+    fn pay(&mut self, arm: usize, means: &[f64], rng: &mut Stream) -> f64 {
+        match &self.instance.reward_model {
+            RewardModel::Bernoulli => BernoulliEnv { means }.pull(arm, rng),
+            RewardModel::Gaussian { sigmas } => GaussianEnv { means, sigmas }.pull(arm, rng),
+        }
+    }
+}
+
+struct Scheduled<S> {
+    schedule: S,
+}
+
+impl<S: MeanSchedule> AgentWorld for Scheduled<S> {
+    fn arms(&self) -> usize {
+        self.schedule.arms()
+    }
+    fn begin(&mut self, t: u64, means: &mut [f64], _rng: &mut Stream) -> Option<&Context> {
+        self.schedule.means_at(t, means);
+        None
+    }
+    fn pay(&mut self, arm: usize, means: &[f64], rng: &mut Stream) -> f64 {
+        scheduled_reward(self.schedule.reward(), means, arm, rng)
+    }
+    fn regret_notion(&self) -> RegretNotion {
+        self.schedule.regret()
+    }
+}
+
+struct Contextual<E> {
+    env: E,
+    ctx: Context,
+    arms: usize,
+}
+
+impl<E: ContextualEnvironment> AgentWorld for Contextual<E> {
+    fn arms(&self) -> usize {
+        self.arms
+    }
+    fn begin(&mut self, _t: u64, means: &mut [f64], rng: &mut Stream) -> Option<&Context> {
+        self.env.observe(&mut self.ctx, means, rng);
+        Some(&self.ctx)
+    }
+    fn pay(&mut self, arm: usize, means: &[f64], rng: &mut Stream) -> f64 {
+        self.env.reward(arm, means, rng)
+    }
+}
+
+struct AgentLoop<'a> {
+    checkpoints: &'a [u64],
+    reward_rng: &'a mut Stream,
+    progress: &'a (dyn Fn(u64) + Sync),
+    id: RunId,
+}
+
+impl AgentLoop<'_> {
+    /// Act, pay, observe, account. A forfeited step still draws the step's reward (for arm 0,
+    /// discarded), so the reward stream stays aligned with every other policy's.
+    fn run<W: AgentWorld>(self, agent: Result<Box<dyn Agent>, String>, world: &mut W) -> RunRecord {
+        let mut agent = match agent {
+            Ok(a) => a,
+            Err(why) => return failed(self.id, why),
+        };
+        let notion = world.regret_notion();
+        let mut out = Trajectory::new(world.arms(), self.checkpoints.len());
+        let mut means = vec![0.0; world.arms()];
+        let mut failure = None;
+        let mut t = 0u64;
+        'run: for &next in self.checkpoints {
+            while t < next {
+                let context = world.begin(t, &mut means, self.reward_rng);
+                let decision = match agent.act(t, context) {
+                    Ok(d) => d,
+                    Err(why) => {
+                        failure = Some(format!("step {t}: {why}"));
+                        break 'run;
+                    }
+                };
+                let best = means.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                match decision {
+                    Decision::Arm(arm) if arm < means.len() => {
+                        let r = world.pay(arm, &means, self.reward_rng);
+                        agent.observe(Some(arm), r);
+                        out.step(arm, &means, best, r);
+                    }
+                    Decision::Arm(arm) => {
+                        failure = Some(format!("step {t}: the agent chose arm {arm} of {}", means.len()));
+                        break 'run;
+                    }
+                    Decision::Forfeit => {
+                        world.pay(0, &means, self.reward_rng);
+                        let paid = agent.forfeit_reward();
+                        agent.observe(None, paid);
+                        out.forfeit(&means, best, paid);
+                    }
+                }
+                t += 1;
+                (self.progress)(1);
+            }
+            let regret = out.regret_under(notion);
+            out.checkpoint(t, regret);
+        }
+        let stats = agent.stats();
+        let mut rec = out.into_record(self.id);
+        rec.agent = Some(stats);
+        rec.failure = failure;
+        rec
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -562,6 +832,7 @@ mod tests {
             shuffle,
             instance_seed: None,
             horizon: None,
+            scenario: None,
         };
         Experiment {
             name: "t".into(),
@@ -645,6 +916,7 @@ mod tests {
             shuffle: false,
             instance_seed: None,
             horizon: None,
+            scenario: None,
         }];
         let recs = run_experiment(&exp, &|_| {});
         for r in &recs {

@@ -28,6 +28,10 @@ pub enum Role {
     Reward,
     /// The policy's own randomness (tie-breaks, sampling).
     Policy,
+    /// An agent's fallback when its answer names no arm (never the reward stream).
+    Fallback,
+    /// What every agent on an environment shares for a seed index (e.g. the arm names).
+    Scenario,
 }
 
 impl Role {
@@ -36,6 +40,8 @@ impl Role {
             Role::Instance => "instance",
             Role::Reward => "reward",
             Role::Policy => "policy",
+            Role::Fallback => "fallback",
+            Role::Scenario => "scenario",
         }
     }
 }

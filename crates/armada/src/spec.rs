@@ -12,7 +12,7 @@ use crate::env::piecewise::{Drifting, Piecewise, PiecewiseReward, RegretNotion};
 use crate::env::{EnvKind, EnvPreset, EnvSpec, Sigma, presets::ENV_PRESETS};
 use crate::harness::Experiment;
 use crate::policy::params::type_name;
-use crate::policy::{POLICIES, ParamDef, PolicySpec, find_policy};
+use crate::policy::{AgentParser, POLICIES, ParamDef, PolicySpec, find_policy};
 use std::fmt;
 use toml::{Table, Value};
 
@@ -47,7 +47,7 @@ pub const DEFAULT_SEEDS: u64 = 30;
 pub const MAX_SEEDS: u64 = 1_000_000;
 pub const MAX_CHECKPOINTS: usize = 10_000;
 
-const TOP_KEYS: &[&str] = &["name", "horizon", "seeds", "seed", "checkpoints", "env", "policy"];
+const TOP_KEYS: &[&str] = &["name", "horizon", "seeds", "seed", "checkpoints", "env", "policy", "preset"];
 const ENV_KEYS: &[&str] = &[
     "name",
     "preset",
@@ -75,6 +75,7 @@ const ENV_KEYS: &[&str] = &[
     "period",
     "amplitude",
     "center",
+    "scenario",
 ];
 /// Keys that only contextual kinds take.
 const CONTEXTUAL_KEYS: &[&str] = &[
@@ -107,6 +108,8 @@ struct Ctx<'a> {
     source: &'a str,
     /// Datasets already loaded by this spec, by directory (one load per directory).
     datasets: std::cell::RefCell<Vec<(std::path::PathBuf, std::sync::Arc<MovieLens>)>>,
+    /// Who parses the `[[policy]]` tables of agents.
+    agents: Option<&'a dyn AgentParser>,
 }
 
 impl Ctx<'_> {
@@ -226,10 +229,16 @@ fn join(path: &str, key: &str) -> String {
 
 /// Parses and validates a spec. `source` names it in errors (usually the file path).
 pub fn parse_spec(text: &str, source: &str) -> Result<Experiment, SpecError> {
-    let ctx = Ctx { source, datasets: Default::default() };
+    parse_spec_with(text, source, None)
+}
+
+/// [`parse_spec`], with `agents` claiming the `[[policy]]` names it knows (e.g. `llm`).
+pub fn parse_spec_with(text: &str, source: &str, agents: Option<&dyn AgentParser>) -> Result<Experiment, SpecError> {
+    let ctx = Ctx { source, datasets: Default::default(), agents };
     let doc: Table = text
         .parse()
         .map_err(|e: toml::de::Error| ctx.err("", format!("invalid TOML: {}", e.to_string().trim_end())))?;
+    let doc = with_preset(&ctx, doc)?;
     ctx.check_keys(&doc, TOP_KEYS, "", "the spec")?;
     let name = ctx.string(&doc, "name", "")?.unwrap_or("experiment").to_string();
     if name.contains(['/', '\\']) || name == "." || name == ".." {
@@ -279,7 +288,9 @@ pub fn parse_spec(text: &str, source: &str) -> Result<Experiment, SpecError> {
     // Labels: the policy name unless two policies share it, then name(parameters).
     for i in 0..policies.len() {
         let (explicit, spec) = &policies[i];
-        if explicit.is_none() && policies.iter().filter(|(e, p)| e.is_none() && p.def.name == spec.def.name).count() > 1
+        if explicit.is_none()
+            && spec.agent.is_none()
+            && policies.iter().filter(|(e, p)| e.is_none() && p.def.name == spec.def.name).count() > 1
         {
             let params: Vec<String> =
                 spec.def.params.iter().zip(&spec.params).map(|(d, v)| format!("{}={v}", d.name)).collect();
@@ -305,6 +316,18 @@ pub fn parse_spec(text: &str, source: &str) -> Result<Experiment, SpecError> {
         }
     }
     for (i, p) in policies.iter().enumerate() {
+        let Some(agent) = &p.agent else { continue };
+        if let Some(j) = agent.contextual().then(|| envs.iter().position(|e| !e.is_contextual())).flatten() {
+            return Err(ctx.err(
+                format!("policy[{i}]"),
+                format!("reads a context, but env[{j}] (\"{}\") has none; use a contextual environment", envs[j].label),
+            ));
+        }
+        for (j, e) in envs.iter().enumerate() {
+            agent.check_env(e).map_err(|m| ctx.err(format!("policy[{i}]"), format!("cannot run on env[{j}]: {m}")))?;
+        }
+    }
+    for (i, p) in policies.iter().enumerate() {
         if let Some(j) = p.def.contextual.then(|| envs.iter().position(|e| !e.is_contextual())).flatten() {
             return Err(ctx.err(
                 format!("policy[{i}]"),
@@ -317,6 +340,38 @@ pub fn parse_spec(text: &str, source: &str) -> Result<Experiment, SpecError> {
         }
     }
     Ok(Experiment { name, horizon, seeds, seed, checkpoints, envs, policies })
+}
+
+/// A spec that starts from a built-in experiment (`preset = "evolve-mab"`): the preset's
+/// environments and policies, the spec's top-level settings over the preset's, and the spec's
+/// `[[policy]]` tables after the preset's (e.g. LLM agents for the preset's grid).
+fn with_preset(ctx: &Ctx, doc: Table) -> Result<Table, SpecError> {
+    let Some(value) = doc.get("preset") else { return Ok(doc) };
+    let name = value.as_str().ok_or_else(|| ctx.err("preset", "must be the name of an experiment preset"))?;
+    let preset = EXPERIMENT_PRESETS.iter().find(|p| p.name == name).ok_or_else(|| {
+        let names: Vec<&str> = EXPERIMENT_PRESETS.iter().map(|p| p.name).collect();
+        ctx.err("preset", format!("unknown experiment preset \"{name}\"; valid presets: {}", names.join(", ")))
+    })?;
+    if doc.contains_key("env") {
+        return Err(ctx.err("env", format!("comes from preset \"{name}\"; remove the [[env]] tables or the preset")));
+    }
+    let mut base: Table =
+        preset.toml.parse().map_err(|e| ctx.err("preset", format!("preset {name} is invalid: {e}")))?;
+    for (key, value) in doc {
+        match (key.as_str(), value) {
+            ("preset", _) => {}
+            ("policy", Value::Array(mut extra)) => match base.get_mut("policy") {
+                Some(Value::Array(policies)) => policies.append(&mut extra),
+                _ => {
+                    base.insert(key, Value::Array(extra));
+                }
+            },
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+    Ok(base)
 }
 
 fn parse_env(ctx: &Ctx, t: &Table, i: usize) -> Result<EnvSpec, SpecError> {
@@ -463,7 +518,13 @@ fn parse_env(ctx: &Ctx, t: &Table, i: usize) -> Result<EnvSpec, SpecError> {
         Some(n) => n.to_string(),
         None => EnvSpec::default_label(&kind),
     };
-    Ok(EnvSpec { label, kind, shuffle, instance_seed, horizon })
+    let scenario = match ctx.string(t, "scenario", &path)? {
+        Some(s) if s.trim().is_empty() => {
+            return Err(ctx.err(join(&path, "scenario"), "must name a scenario (e.g. \"videos\") or a scenario file"));
+        }
+        s => s.map(str::to_string),
+    };
+    Ok(EnvSpec { label, kind, shuffle, instance_seed, horizon, scenario })
 }
 
 /// The `kind = "linear"` world: arms, features, arm_features, context, reward, sigma.
@@ -554,8 +615,19 @@ fn parse_piecewise(
     arms: Option<u64>,
     sigma: Option<f64>,
 ) -> Result<EnvKind, SpecError> {
-    const KEYS: &[&str] =
-        &["name", "kind", "arms", "segments", "change_points", "reward", "sigma", "regret", "horizon", "shuffle"];
+    const KEYS: &[&str] = &[
+        "name",
+        "kind",
+        "arms",
+        "segments",
+        "change_points",
+        "reward",
+        "sigma",
+        "regret",
+        "horizon",
+        "shuffle",
+        "scenario",
+    ];
     if let Some(key) = t.keys().find(|k| !KEYS.contains(&k.as_str())) {
         return Err(
             ctx.err(join(path, key), format!("does not apply to kind = \"piecewise\"; its keys: {}", KEYS.join(", ")))
@@ -683,8 +755,20 @@ fn parse_drifting(
     arms: Option<u64>,
     sigma: Option<f64>,
 ) -> Result<EnvKind, SpecError> {
-    const KEYS: &[&str] =
-        &["name", "kind", "arms", "period", "amplitude", "center", "reward", "sigma", "regret", "horizon", "shuffle"];
+    const KEYS: &[&str] = &[
+        "name",
+        "kind",
+        "arms",
+        "period",
+        "amplitude",
+        "center",
+        "reward",
+        "sigma",
+        "regret",
+        "horizon",
+        "shuffle",
+        "scenario",
+    ];
     if let Some(key) = t.keys().find(|k| !KEYS.contains(&k.as_str())) {
         return Err(
             ctx.err(join(path, key), format!("does not apply to kind = \"drifting\"; its keys: {}", KEYS.join(", ")))
@@ -736,7 +820,9 @@ fn parse_movielens(
     sigma: Option<f64>,
 ) -> Result<EnvKind, SpecError> {
     for key in t.keys() {
-        if !MOVIELENS_KEYS.contains(&key.as_str()) && !["name", "kind", "horizon", "shuffle"].contains(&key.as_str()) {
+        if !MOVIELENS_KEYS.contains(&key.as_str())
+            && !["name", "kind", "horizon", "shuffle", "scenario"].contains(&key.as_str())
+        {
             return Err(ctx.err(
                 join(path, key),
                 format!("does not apply to kind = \"movielens\"; its keys: {}", MOVIELENS_KEYS.join(", ")),
@@ -823,13 +909,28 @@ fn policy_names() -> String {
 /// Returns the explicit label (if any) and the validated policy.
 fn parse_policy(ctx: &Ctx, t: &Table, i: usize) -> Result<(Option<String>, PolicySpec), SpecError> {
     let path = format!("policy[{i}]");
+    let names = || {
+        let agents = ctx.agents.map(|a| a.names()).unwrap_or_default();
+        let agents: Vec<&str> = agents.iter().map(|(n, _)| *n).collect();
+        if agents.is_empty() { policy_names() } else { format!("{}, {}", policy_names(), agents.join(", ")) }
+    };
     let name = ctx
         .string(t, "name", &path)?
-        .ok_or_else(|| ctx.err(join(&path, "name"), format!("is required; valid policies: {}", policy_names())))?;
-    let def = find_policy(name).ok_or_else(|| {
-        ctx.err(join(&path, "name"), format!("unknown policy \"{name}\"; valid policies: {}", policy_names()))
-    })?;
+        .ok_or_else(|| ctx.err(join(&path, "name"), format!("is required; valid policies: {}", names())))?;
     let label = ctx.string(t, "label", &path)?.map(str::to_string);
+    if let Some(parser) = ctx.agents
+        && parser.names().iter().any(|(n, _)| *n == name)
+    {
+        let mut table = t.clone();
+        table.remove("label");
+        let factory = parser
+            .parse(name, &table)
+            .map_err(|(field, m)| ctx.err(if field.is_empty() { path.clone() } else { join(&path, &field) }, m))?;
+        return Ok((label.clone(), PolicySpec::agent(label.unwrap_or_else(|| name.to_string()), factory)));
+    }
+    let def = find_policy(name).ok_or_else(|| {
+        ctx.err(join(&path, "name"), format!("unknown policy \"{name}\"; valid policies: {}", names()))
+    })?;
     for key in t.keys() {
         if key != "name" && key != "label" && !def.params.iter().any(|p| p.name == key) {
             let valid: Vec<&str> = def.params.iter().map(|p| p.name).collect();
@@ -869,6 +970,13 @@ pub fn to_toml(exp: &Experiment) -> String {
         .iter()
         .map(|p| {
             let mut t = Table::new();
+            if let Some(agent) = &p.agent {
+                let mut own = agent.to_toml();
+                t.insert("name".into(), own.remove("name").unwrap_or_else(|| Value::String("agent".into())));
+                t.insert("label".into(), Value::String(p.label.clone()));
+                t.extend(own);
+                return Value::Table(t);
+            }
             t.insert("name".into(), Value::String(p.def.name.into()));
             t.insert("label".into(), Value::String(p.label.clone()));
             for (d, v) in p.def.params.iter().zip(&p.params) {
@@ -984,6 +1092,9 @@ fn env_table(e: &EnvSpec) -> Table {
     if let Some(h) = e.horizon {
         t.insert("horizon".into(), int(h));
     }
+    if let Some(s) = &e.scenario {
+        t.insert("scenario".into(), Value::String(s.clone()));
+    }
     t
 }
 
@@ -1000,6 +1111,16 @@ pub const EXPERIMENT_PRESETS: &[ExperimentPreset] = &[
         name: "banditbench-mab",
         summary: "EVOLvE/BanditBench numeric MAB grid: K in {5, 20} x 4 presets, T = 300 (easy) / 1000 (hard), 30 seeds, every policy",
         toml: include_str!("../../../examples/banditbench-mab.toml"),
+    },
+    ExperimentPreset {
+        name: "evolve-mab",
+        summary: "EVOLvE's 16 MAB configurations: the numeric grid x {videos, clothes} scenarios; add LLM agents with `preset = \"evolve-mab\"` in a spec",
+        toml: include_str!("../../../examples/evolve-mab.toml"),
+    },
+    ExperimentPreset {
+        name: "evolve-cb",
+        summary: "EVOLvE's 2 MovieLens configurations (K = 10, T = 200; K = 30, T = 1000) on data/ml-100k; add LLM agents with `preset = \"evolve-cb\"`",
+        toml: include_str!("../../../examples/evolve-cb.toml"),
     },
     ExperimentPreset {
         name: "quickstart",
@@ -1076,7 +1197,9 @@ name = "thompson"
 
     #[test]
     fn presets_parse() {
-        for p in EXPERIMENT_PRESETS {
+        // Presets on MovieLens read data/ml-100k relative to the working directory, which is the
+        // crate here; crates/armada-cli/tests/cli.rs parses them from the workspace root.
+        for p in EXPERIMENT_PRESETS.iter().filter(|p| !p.toml.contains("kind = \"movielens\"")) {
             preset_experiment(p.name).unwrap();
         }
         assert!(preset_experiment("nope").unwrap_err().message.contains("banditbench-mab"));

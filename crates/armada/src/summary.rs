@@ -7,6 +7,7 @@
 
 use crate::harness::{Experiment, RunRecord};
 use crate::metrics::{self, RegretFit};
+use crate::policy::AgentStats;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 
@@ -62,6 +63,82 @@ pub struct ResultRow {
     pub sublinear: Option<bool>,
     /// Mean share of pulls of the best, second-best, … arm.
     pub pull_share_by_rank: Vec<f64>,
+    /// For agents: their answers and calls, summed over seeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<AgentSummary>,
+}
+
+/// What an agent's runs counted, summed over seeds. Only counts that the spec and seed
+/// determine: wall times, cache hits, retries and money spent depend on the machine, the server
+/// and earlier runs, so they stay out of `summary.json` (see [`AgentCalls`]).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AgentSummary {
+    pub decisions: u64,
+    /// Decisions whose first answer named no arm.
+    pub invalid_decisions: u64,
+    /// invalid_decisions / decisions.
+    pub invalid_rate: f64,
+    /// Every answer that named no arm, re-asks included.
+    pub invalid_answers: u64,
+    pub reasks: u64,
+    /// Steps decided by a random fallback, and steps forfeited.
+    pub fallbacks: u64,
+    pub forfeits: u64,
+    pub calls: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    /// Mean prompt length per call, in characters, and the longest.
+    pub mean_prompt_chars: f64,
+    pub max_prompt_chars: u64,
+}
+
+/// How an agent's calls went, summed over seeds: what varies from run to run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AgentCalls {
+    pub env: String,
+    pub policy: String,
+    pub calls: u64,
+    pub cache_hits: u64,
+    pub retries: u64,
+    /// Money spent on calls that were not cached, at the configured prices.
+    pub cost: f64,
+    /// Wall time of the calls that were not cached, in seconds: total and per call.
+    pub latency_s: f64,
+    pub latency_per_call_s: Option<f64>,
+}
+
+/// Sums the agent counters of `records`; None when they are not an agent's.
+pub fn agent_totals(records: &[RunRecord]) -> Option<AgentStats> {
+    let mut total: Option<AgentStats> = None;
+    for s in records.iter().filter_map(|r| r.agent.as_ref()) {
+        total.get_or_insert_with(AgentStats::default).add(s);
+    }
+    total
+}
+
+/// The per-(environment, policy) call statistics of the agents in `exp`.
+pub fn agent_calls(exp: &Experiment, records: &[RunRecord]) -> Vec<AgentCalls> {
+    let seeds = exp.seeds as usize;
+    let n_pol = exp.policies.len();
+    let mut out = Vec::new();
+    for (e, env) in exp.envs.iter().enumerate() {
+        for (p, pol) in exp.policies.iter().enumerate() {
+            let start = (e * n_pol + p) * seeds;
+            let Some(t) = agent_totals(&records[start..start + seeds]) else { continue };
+            let uncached = t.calls - t.cache_hits;
+            out.push(AgentCalls {
+                env: env.label.clone(),
+                policy: pol.label.clone(),
+                calls: t.calls,
+                cache_hits: t.cache_hits,
+                retries: t.retries,
+                cost: t.cost,
+                latency_s: t.latency_s,
+                latency_per_call_s: (uncached > 0).then(|| t.latency_s / uncached as f64),
+            });
+        }
+    }
+    out
 }
 
 /// A policy's win-rate over all environments.
@@ -201,6 +278,20 @@ pub fn summarize(exp: &Experiment, records: &[RunRecord]) -> Summary {
                 fit_linear_share: fit.map(|f| f.linear_share),
                 sublinear: fit.map(|f| f.sublinear),
                 pull_share_by_rank,
+                agent: agent_totals(recs).map(|t| AgentSummary {
+                    decisions: t.decisions,
+                    invalid_decisions: t.invalid_decisions,
+                    invalid_rate: t.invalid_decisions as f64 / t.decisions.max(1) as f64,
+                    invalid_answers: t.invalid_answers,
+                    reasks: t.reasks,
+                    fallbacks: t.fallbacks,
+                    forfeits: t.forfeits,
+                    calls: t.calls,
+                    prompt_tokens: t.prompt_tokens,
+                    completion_tokens: t.completion_tokens,
+                    mean_prompt_chars: t.prompt_chars as f64 / t.calls.max(1) as f64,
+                    max_prompt_chars: t.max_prompt_chars,
+                }),
             });
             curves.push(curve);
         }

@@ -28,6 +28,7 @@ fn experiment(world: LinearSpec, horizon: u64, seed: u64) -> Experiment {
             shuffle: false,
             instance_seed: None,
             horizon: None,
+            scenario: None,
         }],
         policies: POLICIES.iter().map(PolicySpec::with_defaults).collect(),
     }

@@ -10,7 +10,14 @@ use armada::policy::PolicySpec;
 use armada::spec::parse_spec;
 
 fn env(kind: EnvKind) -> EnvSpec {
-    EnvSpec { label: EnvSpec::default_label(&kind), kind, shuffle: false, instance_seed: None, horizon: None }
+    EnvSpec {
+        label: EnvSpec::default_label(&kind),
+        kind,
+        shuffle: false,
+        instance_seed: None,
+        horizon: None,
+        scenario: None,
+    }
 }
 
 fn bernoulli(means: &[f64]) -> EnvSpec {

@@ -329,6 +329,30 @@ pub fn html(data: &ReportData, figs: &[Figure]) -> String {
         );
     }
     h.push_str("</tbody></table>");
+    let agents: Vec<&ResultRow> = s.results.iter().filter(|r| r.agent.is_some()).collect();
+    if !agents.is_empty() {
+        h.push_str(r#"<h2 id="agents">Agents</h2><p class="hint">Summed over seeds. An invalid decision is one whose first answer named no arm; re-asks, random fallbacks and forfeits follow the agent's settings.</p><table class="sortable" id="agents-table"><thead><tr><th>env</th><th>policy</th><th>invalid</th><th>decisions</th><th>re-asks</th><th>fallbacks</th><th>forfeits</th><th>calls</th><th>prompt tokens</th><th>completion tokens</th><th>mean prompt chars</th><th>max prompt chars</th></tr></thead><tbody>"#);
+        for r in agents {
+            let a = r.agent.as_ref().expect("filtered");
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{:.1}%</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.0}</td><td>{}</td></tr>",
+                escape(&r.env),
+                escape(&r.policy),
+                100.0 * a.invalid_rate,
+                a.decisions,
+                a.reasks,
+                a.fallbacks,
+                a.forfeits,
+                a.calls,
+                a.prompt_tokens,
+                a.completion_tokens,
+                a.mean_prompt_chars,
+                a.max_prompt_chars
+            );
+        }
+        h.push_str("</tbody></table>");
+    }
     h.push_str(r#"<h2 id="win-rates">Win-rates</h2><div class="figs">"#);
     for f in figs.iter().filter(|f| f.env.is_none()) {
         figure_html(&mut h, f);

@@ -77,6 +77,10 @@ pub struct EnvSpec {
     pub instance_seed: Option<u64>,
     /// Overrides the experiment's horizon for this environment.
     pub horizon: Option<u64>,
+    /// How agents that speak (LLM agents) are told this environment: a scenario name or a
+    /// scenario file. Built-in policies ignore it; when set it is part of the identity, so a
+    /// verbal twin of a numeric environment is a configuration of its own.
+    pub scenario: Option<String>,
 }
 
 impl EnvSpec {
@@ -149,10 +153,14 @@ impl EnvSpec {
             EnvKind::Piecewise(p) => p.identity(),
             EnvKind::Drifting(d) => d.identity(),
         };
-        match self.instance_seed {
+        let mut id = match self.instance_seed {
             Some(s) => format!("{body};shuffle={};instance_seed={s}", self.shuffle),
             None => format!("{body};shuffle={}", self.shuffle),
+        };
+        if let Some(s) = &self.scenario {
+            id.push_str(&format!(";scenario={s}"));
         }
+        id
     }
 
     /// A short automatic label: the preset or kind and the number of arms.
@@ -390,7 +398,7 @@ mod tests {
     use super::*;
 
     fn spec(kind: EnvKind, shuffle: bool) -> EnvSpec {
-        EnvSpec { label: "e".into(), kind, shuffle, instance_seed: None, horizon: None }
+        EnvSpec { label: "e".into(), kind, shuffle, instance_seed: None, horizon: None, scenario: None }
     }
 
     #[test]

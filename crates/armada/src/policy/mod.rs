@@ -7,6 +7,7 @@
 //! [`AnyPolicy`] for each run. The harness dispatches on `AnyPolicy` once per run and then runs
 //! a monomorphized loop ([`PolicyVisitor`]), so there is no dynamic dispatch per step.
 
+pub mod agent;
 pub mod contextual;
 pub mod params;
 pub mod ridge;
@@ -29,6 +30,7 @@ mod tsallis_inf;
 mod ucb;
 mod ucb_v;
 
+pub use agent::{Agent, AgentFactory, AgentParser, AgentRun, AgentStats, Decision, RewardKind};
 pub use bayes_ucb::BayesUcb;
 pub use contextual::{AnyContextualPolicy, ContextBlind, ContextInfo, ContextualPolicy, ContextualVisitor};
 pub use epsilon_greedy::{EpsilonGreedy, EpsilonSchedule};
@@ -574,6 +576,16 @@ pub const POLICIES: &[PolicyDef] = &[
     },
 ];
 
+/// The registry entry every agent's [`PolicySpec`] points to (agents are not in [`POLICIES`]).
+pub const AGENT: PolicyDef = PolicyDef {
+    name: "agent",
+    algorithm: "agent",
+    contextual: false,
+    summary: "a decision-maker defined outside the core (e.g. an LLM agent)",
+    reference: "",
+    params: &[],
+};
+
 /// Looks a policy up by name.
 pub fn find_policy(name: &str) -> Option<&'static PolicyDef> {
     POLICIES.iter().find(|d| d.name == name)
@@ -587,17 +599,33 @@ pub struct PolicySpec {
     pub def: &'static PolicyDef,
     /// One value per declared parameter, in declaration order.
     pub params: Vec<ParamValue>,
+    /// For an agent (a `[[policy]]` claimed by an [`AgentParser`]): its factory. `def` is then
+    /// [`AGENT`] and `params` is empty.
+    pub agent: Option<std::sync::Arc<dyn AgentFactory>>,
 }
 
 impl PolicySpec {
     /// A policy with every parameter at its default.
     pub fn with_defaults(def: &'static PolicyDef) -> Self {
-        PolicySpec { label: def.name.to_string(), def, params: def.params.iter().map(|p| p.default.clone()).collect() }
+        PolicySpec {
+            label: def.name.to_string(),
+            def,
+            params: def.params.iter().map(|p| p.default.clone()).collect(),
+            agent: None,
+        }
+    }
+
+    /// An agent built by `factory`, shown as `label`.
+    pub fn agent(label: String, factory: std::sync::Arc<dyn AgentFactory>) -> Self {
+        PolicySpec { label, def: &AGENT, params: Vec::new(), agent: Some(factory) }
     }
 
     /// The canonical description that seeds this policy's random stream: algorithm and every
     /// parameter value, e.g. `ucb(alpha=0.5)`. Not the label and not the position in the spec.
     pub fn identity(&self) -> String {
+        if let Some(agent) = &self.agent {
+            return agent.identity();
+        }
         let parts: Vec<String> =
             self.def.params.iter().zip(&self.params).map(|(d, v)| format!("{}={v}", d.name)).collect();
         format!("{}({})", self.def.algorithm, parts.join(","))
