@@ -277,6 +277,18 @@ fn run(
         emit(&format!("{}\n", dir.display()));
     } else {
         emit(&output::table(&summary));
+        for c in armada::summary::agent_calls(exp, &records) {
+            emit(&format!(
+                "  {} / {}: {} calls ({} from the cache, {} retries), {}{}\n",
+                c.env,
+                c.policy,
+                c.calls,
+                c.cache_hits,
+                c.retries,
+                c.latency_per_call_s.map_or("no model calls".to_string(), |l| format!("{l:.3} s per model call")),
+                if c.cost > 0.0 { format!(", cost {:.4}", c.cost) } else { String::new() }
+            ));
+        }
         emit(&format!(
             "\n{} runs, {} steps in {:.2} s ({:.1} M steps/s, {} threads). Results in {}/\n",
             exp.run_count(),

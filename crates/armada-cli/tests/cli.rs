@@ -252,3 +252,60 @@ fn movielens_examples_run_from_the_workspace_root() {
     assert_eq!(envs.len(), 2);
     assert!(envs.iter().all(|e| e["identity"].as_str().unwrap().ends_with(";scenario=movies")));
 }
+
+#[test]
+fn a_killed_llm_run_resumes_from_the_cache_without_repeating_calls() {
+    use armada_llm::fake_server::FakeServer;
+    use std::collections::HashSet;
+    use std::time::{Duration, Instant};
+    // The agent answers with the first offered name; the server takes 20 ms per answer, so the
+    // run lasts long enough to be killed in the middle.
+    let server = FakeServer::start(|req| {
+        let text = req["messages"][1]["content"].as_str().unwrap_or_default();
+        let start = text.rfind("name from [").map_or(0, |i| i + "name from [".len());
+        text[start..].split([',', ']']).next().unwrap_or_default().to_string()
+    });
+    server.set_latency(Duration::from_millis(20));
+    let dir = tmp("resume");
+    let spec_text = |cache: &Path| {
+        format!(
+            "name = \"resume\"\nhorizon = 20\nseeds = 4\nseed = 5\n[[env]]\npreset = \"bernoulli-hard\"\narms = 4\n\
+             [[policy]]\nname = \"llm\"\nprovider = \"openai\"\nmodel = \"scripted\"\nbase_url = \"{}\"\ncache = \"{}\"\n\
+             temperature = 0.5\n",
+            server.url(),
+            cache.display()
+        )
+    };
+    let spec = write_spec(&dir, &spec_text(&dir.join("cache")));
+    let out = dir.join("out");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_armada"))
+        .args(["run", &spec, "--out", out.to_str().unwrap(), "--quiet", "--threads", "2"])
+        .spawn()
+        .expect("armada starts");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while server.request_count() < 30 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().expect("kill");
+    let _ = child.wait();
+    let before = server.request_count();
+    assert!((30..80).contains(&before), "killed after {before} of 80 calls");
+    assert!(!out.join("summary.json").exists(), "a killed run wrote results");
+    let o = armada(&["run", &spec, "--out", out.to_str().unwrap(), "--quiet", "--force"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Every decision was asked for once, except those in flight when the process died (one per
+    // worker thread at most).
+    let requests = server.requests();
+    let distinct: HashSet<String> = requests.iter().map(|r| r.to_string()).collect();
+    assert_eq!(distinct.len(), 80);
+    assert!(requests.len() <= 80 + 2, "{} calls for 80 decisions", requests.len());
+    let agents: serde_json::Value = serde_json::from_str(&read(&out, "agents.json")).unwrap();
+    assert!(agents[0]["cache_hits"].as_u64().unwrap() >= before as u64 - 2);
+    // The resumed results equal an uninterrupted run's.
+    let clean = dir.join("clean");
+    let clean_spec = dir.join("clean.toml");
+    std::fs::write(&clean_spec, spec_text(&dir.join("cache2"))).unwrap();
+    let o = armada(&["run", clean_spec.to_str().unwrap(), "--out", clean.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(read(&out, "runs.csv"), read(&clean, "runs.csv"));
+}

@@ -65,8 +65,25 @@ pub struct LlmAgent {
     pub(crate) fallback_rng: Stream,
     pub(crate) world: Option<Arc<ContextualWorldText>>,
     pub(crate) stats: AgentStats,
-    /// The current round's situation and features, kept for [`Agent::observe`].
-    pending: Option<(Option<String>, Option<Vec<f64>>)>,
+    /// The current round, kept for [`Agent::observe`].
+    pending: Option<Round>,
+}
+
+/// What a round shows an agent: the situation in words and the context's features (contextual
+/// environments only).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Round {
+    pub situation: Option<String>,
+    pub features: Option<Vec<f64>>,
+}
+
+impl Round {
+    pub(crate) fn new(world: Option<&ContextualWorldText>, context: Option<&Context>) -> Round {
+        Round {
+            situation: context.zip(world).map(|(c, w)| (w.describe)(c)),
+            features: context.map(|c| c.shared.clone()),
+        }
+    }
 }
 
 /// How contexts are described in words (built once per run).
@@ -79,17 +96,16 @@ impl LlmAgent {
         client: Arc<Client>,
         prompter: Prompter,
         behaviour: Behaviour,
-        linucb_dim: usize,
+        memory: Memory,
         policy_rng: Stream,
         fallback_rng: Stream,
         world: Option<Arc<ContextualWorldText>>,
     ) -> Self {
-        let arms = prompter.names.len();
         LlmAgent {
             client,
             prompter,
             behaviour,
-            memory: Memory::new(arms, linucb_dim),
+            memory,
             policy_rng,
             fallback_rng,
             world,
@@ -194,13 +210,9 @@ impl LlmAgent {
 impl Agent for LlmAgent {
     fn act(&mut self, t: u64, context: Option<&Context>) -> Result<Decision, String> {
         self.stats.decisions += 1;
-        let situation = match (context, &self.world) {
-            (Some(ctx), Some(w)) => Some((w.describe)(ctx)),
-            _ => None,
-        };
-        let features = context.map(|c| c.shared.clone());
-        let messages = self.prompter.messages(&self.memory, t, situation.as_deref(), features.as_deref());
-        self.pending = Some((situation, features));
+        let round = Round::new(self.world.as_deref(), context);
+        let messages = self.prompter.messages(&self.memory, t, round.situation.as_deref(), round.features.as_deref());
+        self.pending = Some(round);
         match self.behaviour.decide {
             Decide::Generate => self.generate(t, messages),
             Decide::Likelihood => self.likelihood(messages),
@@ -208,8 +220,8 @@ impl Agent for LlmAgent {
     }
 
     fn observe(&mut self, arm: Option<usize>, reward: f64) {
-        let (situation, features) = self.pending.take().unwrap_or((None, None));
-        self.memory.record(arm, reward, situation, features.as_deref());
+        let round = self.pending.take().unwrap_or_default();
+        self.memory.record(arm, reward, round.situation, round.features.as_deref());
     }
 
     fn forfeit_reward(&self) -> f64 {

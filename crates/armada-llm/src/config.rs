@@ -13,12 +13,12 @@ use crate::agent::{Behaviour, Decide, Fallback, LlmAgent, describe_contexts};
 use crate::cache::CacheMode;
 use crate::chat::Provider;
 use crate::client::{Client, ClientOptions, Prices};
-use crate::demos::{DemoSettings, demonstrations};
+use crate::demos::{DemoSettings, DemoSteps, demonstrations};
 use crate::openai::{OpenAiConfig, OpenAiProvider, Structured};
-use crate::prompt::{Guide, Instruction, Layer, Prompter};
+use crate::prompt::{Guide, Instruction, Layer, Memory, Prompter};
 use crate::scenario::Scenario;
 use armada::env::movielens::Evaluation;
-use armada::env::{EnvKind, EnvSpec};
+use armada::env::{EnvKind, EnvPreset, EnvSpec};
 use armada::policy::{Agent, AgentFactory, AgentParser, AgentRun, find_policy};
 use armada::rng::Role;
 use std::path::PathBuf;
@@ -101,6 +101,8 @@ const KEYS: &[&str] = &[
     "demos",
     "demo_count",
     "demo_layer",
+    "demo_steps",
+    "demo_env",
     "cache",
     "cache_mode",
     "concurrency",
@@ -180,6 +182,15 @@ fn parse_settings(t: &Table) -> Result<LlmSettings, KeyError> {
                 }
             }
             let model = k.string("model")?.map(PathBuf::from).unwrap_or_else(crate::local::default_model_path);
+            if !model.is_file() {
+                return Err(err(
+                    "model",
+                    format!(
+                        "{} is not a file; run scripts/fetch-smollm2.sh for the default model, or give the path of a GGUF file",
+                        model.display()
+                    ),
+                ));
+            }
             ProviderSettings::Local { model }
         }
         _ => {
@@ -202,7 +213,10 @@ fn parse_settings(t: &Table) -> Result<LlmSettings, KeyError> {
                 model,
                 api_key_env: k.string("api_key_env")?,
                 structured,
-                timeout_s: k.float("timeout", 60.0, 0.001)?,
+                timeout_s: match k.float("timeout", 60.0, 0.001)? {
+                    t if t > 86_400.0 => return Err(err("timeout", format!("is {t} s; at most 86400 (a day)"))),
+                    t => t,
+                },
             }
         }
     };
@@ -277,7 +291,7 @@ fn parse_settings(t: &Table) -> Result<LlmSettings, KeyError> {
     };
     let demos = match k.string("demos")?.as_deref() {
         None | Some("none") => {
-            for key in ["demo_count", "demo_layer"] {
+            for key in ["demo_count", "demo_layer", "demo_steps", "demo_env"] {
                 if t.contains_key(key) {
                     return Err(err(key, "applies only with demos = \"<policy>\""));
                 }
@@ -292,7 +306,27 @@ fn parse_settings(t: &Table) -> Result<LlmSettings, KeyError> {
                 "raw" => Some(Layer::Raw),
                 _ => None,
             };
-            Some(DemoSettings { teacher: def.name, count: k.count("demo_count", 1, 50)?.unwrap_or(5) as usize, layer })
+            let steps = match k.choice("demo_steps", &["points", "trajectory"], "points")?.as_str() {
+                "trajectory" => DemoSteps::Trajectory,
+                _ => DemoSteps::Points,
+            };
+            let env = match k.string("demo_env")? {
+                None => None,
+                Some(name) => Some(EnvPreset::from_name(&name).ok_or_else(|| {
+                    let names: Vec<&str> = armada::env::presets::ENV_PRESETS.iter().map(|p| p.name()).collect();
+                    err(
+                        "demo_env",
+                        format!("unknown environment preset \"{name}\"; valid presets: {}", names.join(", ")),
+                    )
+                })?),
+            };
+            Some(DemoSettings {
+                teacher: def.name,
+                count: k.count("demo_count", 1, 50)?.unwrap_or(5) as usize,
+                layer,
+                steps,
+                env,
+            })
         }
     };
     let cache_mode = match k.choice("cache_mode", &["read-write", "read-only", "off"], "read-write")?.as_str() {
@@ -338,6 +372,23 @@ static CLIENTS: Mutex<Vec<(String, Arc<Client>)>> = Mutex::new(Vec::new());
 static LOCAL_MODELS: Mutex<Vec<(PathBuf, Arc<crate::local::LocalProvider>)>> = Mutex::new(Vec::new());
 
 impl LlmFactory {
+    /// How this agent is asked to write its answer (for fine-tuning targets).
+    pub fn answer_format(&self) -> crate::demos::AnswerFormat {
+        use crate::demos::AnswerFormat;
+        let s = &self.settings;
+        let json = matches!(
+            s.provider,
+            ProviderSettings::OpenAi { structured: Structured::JsonSchema | Structured::JsonObject, .. }
+        );
+        if s.reasoning {
+            AnswerFormat::AnswerLine
+        } else if s.behaviour.constrain && json {
+            AnswerFormat::Json
+        } else {
+            AnswerFormat::Name
+        }
+    }
+
     /// A factory for these settings (the provider is reached on first use).
     pub fn new(settings: LlmSettings) -> Self {
         LlmFactory { settings, client: Mutex::new(None) }
@@ -348,7 +399,9 @@ impl LlmFactory {
             ProviderSettings::Local { model } => {
                 format!("local:{}", model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
             }
-            ProviderSettings::OpenAi { model, structured, .. } => format!("openai:{model}:{structured}"),
+            ProviderSettings::OpenAi { base_url, model, structured, .. } => {
+                format!("openai:{}:{model}:{structured}", base_url.trim_end_matches('/'))
+            }
         }
     }
 
@@ -457,7 +510,14 @@ impl AgentFactory for LlmFactory {
             }
         }
         if let Some(d) = &s.demos {
-            parts.push(format!("demos={}x{}{}", d.teacher, d.count, if d.layer.is_some() { ":raw" } else { "" }));
+            parts.push(format!(
+                "demos={}x{}:{}{}{}",
+                d.teacher,
+                d.count,
+                d.steps.name(),
+                if d.layer.is_some() { ":raw" } else { "" },
+                d.env.map(|e| format!(":{}", e.name())).unwrap_or_default()
+            ));
         }
         format!("llm({})", parts.join(","))
     }
@@ -469,6 +529,18 @@ impl AgentFactory for LlmFactory {
             return Err("an LLM agent cannot run under evaluation = \"replay\" (every rejected step would cost a \
                         model call); use the model evaluation"
                 .into());
+        }
+        if let Some(d) = &self.settings.demos
+            && !env.is_contextual()
+            && find_policy(d.teacher).is_some_and(|p| p.contextual)
+        {
+            return Err(format!(
+                "demos = \"{}\" needs a contextual environment; use a classic teacher such as \"ucb\"",
+                d.teacher
+            ));
+        }
+        if self.settings.demos.as_ref().is_some_and(|d| d.env.is_some()) && env.is_contextual() {
+            return Err("demo_env (a numeric preset) applies to classic environments only; remove it".into());
         }
         if let Layer::Guided(Guide::LinUcb { .. }) = self.settings.layer
             && !env.is_contextual()
@@ -538,6 +610,10 @@ impl AgentFactory for LlmFactory {
             t.insert("demos".into(), str_(d.teacher));
             t.insert("demo_count".into(), Value::Integer(d.count as i64));
             t.insert("demo_layer".into(), str_(if d.layer.is_some() { "raw" } else { "same" }));
+            t.insert("demo_steps".into(), str_(d.steps.name()));
+            if let Some(e) = d.env {
+                t.insert("demo_env".into(), str_(e.name()));
+            }
         }
         if let Some(c) = &s.cache {
             t.insert("cache".into(), str_(&c.display().to_string()));
@@ -559,15 +635,12 @@ impl AgentFactory for LlmFactory {
         let prompter = self.prompter(run)?;
         let s = &self.settings;
         let world = run.world.map(|w| Arc::new(describe_contexts(w, &prompter.names)));
-        let linucb_dim = match (&s.layer, run.world) {
-            (Layer::Guided(Guide::LinUcb { .. }), Some(w)) => w.shape().dim,
-            _ => 0,
-        };
+        let memory = Memory::for_run(prompter.names.len(), &s.layer, run.world);
         Ok(Box::new(LlmAgent::new(
             client,
             prompter,
             s.behaviour.clone(),
-            linucb_dim,
+            memory,
             run.stream(Role::Policy),
             run.stream(Role::Fallback),
             world,

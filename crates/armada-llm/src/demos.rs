@@ -13,10 +13,11 @@
 //! from the one [`Prompter`]: a fine-tuning prompt is byte-identical to what the LLM agent sends
 //! in the same situation.
 
-use crate::agent::{ContextualWorldText, describe_contexts};
+use crate::agent::{ContextualWorldText, Round, describe_contexts};
 use crate::chat::Message;
-use crate::prompt::{Guide, Layer, Memory, Prompter};
+use crate::prompt::{Layer, Memory, Prompter};
 use armada::env::contextual::Context;
+use armada::env::{EnvKind, EnvPreset, EnvSpec};
 use armada::harness::{Experiment, run_one};
 use armada::policy::{
     Agent, AgentFactory, AgentRun, AgentStats, AnyContextualPolicy, AnyPolicy, BanditInfo, ContextInfo,
@@ -34,6 +35,37 @@ pub struct DemoSettings {
     pub count: usize,
     /// The layer the examples are rendered in; None for the agent's own.
     pub layer: Option<Layer>,
+    /// Which decisions are shown.
+    pub steps: DemoSteps,
+    /// Play the demonstrations on this preset (with the agent's number of arms) instead of
+    /// another instance of the agent's own environment: e.g. easy demonstrations for a hard task.
+    pub env: Option<EnvPreset>,
+}
+
+/// Which of the teacher's decisions become demonstrations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DemoSteps {
+    /// Decision points: steps 2, 4, 6, … (BanditBench's sampling: histories of length 2, 4, …).
+    Points,
+    /// A whole short trajectory: steps 0, 1, 2, …
+    Trajectory,
+}
+
+impl DemoSteps {
+    /// The name in specs.
+    pub fn name(self) -> &'static str {
+        match self {
+            DemoSteps::Points => "points",
+            DemoSteps::Trajectory => "trajectory",
+        }
+    }
+
+    fn keep(self) -> Keep {
+        match self {
+            DemoSteps::Points => Keep { first: 2, every: 2 },
+            DemoSteps::Trajectory => Keep { first: 0, every: 1 },
+        }
+    }
 }
 
 /// One recorded decision.
@@ -47,6 +79,37 @@ pub struct Decided {
     pub arm: usize,
     /// Every arm's name, in arm order.
     pub names: Vec<String>,
+    /// How the agent is asked to write its answer.
+    pub format: AnswerFormat,
+}
+
+impl Decided {
+    /// The answer naming `arm`, written as the agent is asked to answer.
+    pub fn answer(&self, arm: usize) -> String {
+        self.format.write(&self.names[arm])
+    }
+}
+
+/// How an answer is written, so fine-tuning targets match what the prompt asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AnswerFormat {
+    /// The bare name.
+    Name,
+    /// A final line `Answer: <name>` (prompts that ask for reasoning first).
+    AnswerLine,
+    /// `{"choice": "<name>"}` (structured JSON output).
+    Json,
+}
+
+impl AnswerFormat {
+    /// `name` written in this format.
+    pub fn write(self, name: &str) -> String {
+        match self {
+            AnswerFormat::Name => name.to_string(),
+            AnswerFormat::AnswerLine => format!("Answer: {name}"),
+            AnswerFormat::Json => serde_json::json!({ "choice": name }).to_string(),
+        }
+    }
 }
 
 /// A built-in policy playing as an agent, recording prompts.
@@ -58,14 +121,14 @@ pub struct TeacherAgent {
     rng: Stream,
     record: Arc<Mutex<Vec<Decided>>>,
     keep: Keep,
+    format: AnswerFormat,
     pending: Option<Pending>,
     stats: AgentStats,
 }
 
 /// The round being decided, kept for [`Agent::observe`].
 struct Pending {
-    situation: Option<String>,
-    features: Option<Vec<f64>>,
+    round: Round,
     context: Option<Context>,
 }
 
@@ -76,29 +139,27 @@ enum Teacher {
 
 impl Agent for TeacherAgent {
     fn act(&mut self, t: u64, context: Option<&Context>) -> Result<Decision, String> {
-        let situation = match (context, &self.world) {
-            (Some(c), Some(w)) => Some((w.describe)(c)),
-            _ => None,
-        };
-        let features = context.map(|c| c.shared.clone());
+        let round = Round::new(self.world.as_ref(), context);
         let arm = match (&mut self.teacher, context) {
             (Teacher::Classic(p), _) => p.select(&mut self.rng),
             (Teacher::Contextual(p), Some(c)) => p.select(c, &mut self.rng),
             (Teacher::Contextual(_), None) => return Err("a contextual teacher needs contexts".into()),
         };
         if self.keep.keeps(t) {
-            let messages = self.prompter.messages(&self.memory, t, situation.as_deref(), features.as_deref());
+            let messages =
+                self.prompter.messages(&self.memory, t, round.situation.as_deref(), round.features.as_deref());
             let names = self.prompter.names.clone();
-            self.record.lock().unwrap_or_else(|e| e.into_inner()).push(Decided { t, messages, arm, names });
+            let format = self.format;
+            self.record.lock().unwrap_or_else(|e| e.into_inner()).push(Decided { t, messages, arm, names, format });
         }
-        self.pending = Some(Pending { situation, features, context: context.cloned() });
+        self.pending = Some(Pending { round, context: context.cloned() });
         self.stats.decisions += 1;
         Ok(Decision::Arm(arm))
     }
 
     fn observe(&mut self, arm: Option<usize>, reward: f64) {
-        let Pending { situation, features, context } =
-            self.pending.take().unwrap_or(Pending { situation: None, features: None, context: None });
+        let Pending { round, context } =
+            self.pending.take().unwrap_or(Pending { round: Round::default(), context: None });
         if let Some(a) = arm {
             match (&mut self.teacher, &context) {
                 (Teacher::Classic(p), _) => p.update(a, reward, &mut self.rng),
@@ -106,7 +167,7 @@ impl Agent for TeacherAgent {
                 (Teacher::Contextual(_), None) => {}
             }
         }
-        self.memory.record(arm, reward, situation, features.as_deref());
+        self.memory.record(arm, reward, round.situation, round.features.as_deref());
     }
 
     fn stats(&self) -> AgentStats {
@@ -122,6 +183,7 @@ pub struct TeacherFactory {
     pub template: PrompterTemplate,
     pub record: Arc<Mutex<Vec<Decided>>>,
     pub keep: Keep,
+    pub format: AnswerFormat,
 }
 
 /// Which steps a teacher run records: `first`, `first + every`, `first + 2·every`, …
@@ -178,35 +240,37 @@ impl AgentFactory for TeacherFactory {
             }
             None => Teacher::Classic(self.teacher.build(&bandit)),
         };
-        let linucb_dim = match (&prompter.layer, run.world) {
-            (Layer::Guided(Guide::LinUcb { .. }), Some(w)) => w.shape().dim,
-            _ => 0,
-        };
         Ok(Box::new(TeacherAgent {
             teacher,
-            memory: Memory::new(prompter.names.len(), linucb_dim),
+            memory: Memory::for_run(prompter.names.len(), &prompter.layer, run.world),
             world: run.world.map(|w| describe_contexts(w, &prompter.names)),
             prompter,
             rng: run.stream(Role::Policy),
             record: self.record.clone(),
             keep: self.keep,
+            format: self.format,
             pending: None,
             stats: AgentStats::default(),
         }))
     }
 }
 
-/// Decision points shown as demonstrations: every second step from step 2 (BanditBench's
-/// choice: histories of length 2, 4, 6, …).
-const DEMO_STEPS: Keep = Keep { first: 2, every: 2 };
-
 /// The demonstration block for an agent's run: the teacher plays another instance of the same
-/// environment (a stream of its own, shared by every agent with these settings on this seed
-/// index), and `settings.count` of its decisions are rendered with the agent's prompter.
+/// environment (or of `settings.env`), with a stream of its own shared by every agent with these
+/// settings on this seed index, and `settings.count` of its decisions are rendered with the
+/// agent's prompter.
 pub fn demonstrations(settings: &DemoSettings, agent: &Prompter, run: &AgentRun<'_>) -> Result<String, String> {
     let def = find_policy(settings.teacher).ok_or_else(|| format!("unknown teacher policy {}", settings.teacher))?;
     let mut prompter = agent.clone();
     prompter.demos = String::new();
+    let seed = rng::stream_seed(run.master_seed, Role::Scenario, &[run.env_id, "demonstrations"], run.seed_index);
+    if !prompter.scenario.names_from_data() {
+        // The teacher's arms get the names in another order, so the examples say nothing about
+        // which name is the best arm of the agent's own instance (which the demonstration run
+        // replays when the environment has a fixed instance).
+        let mut stream = rng::stream(seed, Role::Scenario, &["demonstration names"], 0);
+        prompter.names = crate::scenario::sample_names(&agent.names, agent.names.len(), &mut stream);
+    }
     if let Some(layer) = &settings.layer {
         prompter.layer = layer.clone();
     }
@@ -215,11 +279,22 @@ pub fn demonstrations(settings: &DemoSettings, agent: &Prompter, run: &AgentRun<
         teacher: PolicySpec::with_defaults(def),
         template: PrompterTemplate::Fixed(Box::new(prompter)),
         record: record.clone(),
-        keep: DEMO_STEPS,
+        keep: settings.steps.keep(),
+        format: AnswerFormat::Name,
     };
-    let steps = 2 * settings.count as u64 + 1;
-    let seed = rng::stream_seed(run.master_seed, Role::Scenario, &[run.env_id, "demonstrations"], run.seed_index);
-    let mut env = run.env.clone();
+    let keep = settings.steps.keep();
+    let steps = keep.first + keep.every * (settings.count as u64 - 1) + 1;
+    let mut env = match settings.env {
+        Some(preset) => EnvSpec {
+            label: "demonstrations".into(),
+            kind: EnvKind::Preset { preset, arms: run.arms },
+            shuffle: true,
+            instance_seed: None,
+            horizon: None,
+            scenario: run.env.scenario.clone(),
+        },
+        None => run.env.clone(),
+    };
     env.horizon = Some(steps);
     let one = Experiment {
         name: "demonstrations".into(),
@@ -268,6 +343,7 @@ pub fn export(exp: &Experiment, teacher: &PolicySpec, every: u64) -> Result<Vec<
                 template: PrompterTemplate::PerRun(Arc::new(crate::config::LlmFactory::new(factory.settings.clone()))),
                 record: record.clone(),
                 keep: Keep { first: 0, every },
+                format: factory.answer_format(),
             };
             // The agent's own identity names the teacher's run, so the arm names, the
             // demonstrations and every stream are those of the agent's run.
@@ -293,7 +369,7 @@ pub fn sft_jsonl(decided: &[Decided]) -> String {
     let mut out = String::new();
     for d in decided {
         let mut messages = d.messages.clone();
-        messages.push(Message::assistant(d.names[d.arm].clone()));
+        messages.push(Message::assistant(d.answer(d.arm)));
         out.push_str(&serde_json::json!({ "messages": messages }).to_string());
         out.push('\n');
     }
@@ -312,8 +388,8 @@ pub fn preference_jsonl(decided: &[Decided], seed: u64) -> String {
         }
         let line = serde_json::json!({
             "input": { "messages": d.messages },
-            "preferred_output": [Message::assistant(d.names[d.arm].clone())],
-            "non_preferred_output": [Message::assistant(d.names[other].clone())],
+            "preferred_output": [Message::assistant(d.answer(d.arm))],
+            "non_preferred_output": [Message::assistant(d.answer(other))],
         });
         out.push_str(&line.to_string());
         out.push('\n');

@@ -308,11 +308,13 @@ impl OpenAiProvider {
 }
 
 impl Provider for OpenAiProvider {
-    /// `openai:{model}:{structured}`, plus the canonical JSON of `extra` when it is not empty.
-    /// Neither the base URL nor the key is part of it: the same model behind two URLs (a local
-    /// server moved to another port, a mirror) answers alike, so its cached answers stay valid.
+    /// `openai:{base_url}:{model}:{structured}`, plus the canonical JSON of `extra` when it is
+    /// not empty. The base URL is part of it because servers such as llama-server ignore the
+    /// model name, so one name at two addresses may be two models (the price: a server moved to
+    /// another port starts with an empty cache). The key is not.
     fn identity(&self) -> String {
-        let mut identity = format!("openai:{}:{}", self.config.model, self.config.structured);
+        let url = self.config.base_url.trim_end_matches('/');
+        let mut identity = format!("openai:{url}:{}:{}", self.config.model, self.config.structured);
         if !self.config.extra.is_empty() {
             identity.push(':');
             identity.push_str(&crate::cache::canonical(&Value::Object(self.config.extra.clone())).to_string());

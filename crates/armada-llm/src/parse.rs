@@ -25,8 +25,9 @@ pub enum Parsed {
 
 /// Reads the arm named by `answer` among `names`.
 pub fn parse_answer(answer: &str, names: &[String]) -> Parsed {
-    let final_part = final_answer(answer);
-    for text in [final_part.as_str(), answer] {
+    let visible = without_reasoning(answer);
+    let final_part = final_answer(&visible);
+    for text in [final_part.as_str(), visible.as_str()] {
         if let Some(choice) = json_choice(text) {
             if let Some(arm) = exact(&choice, names) {
                 return Parsed::Arm(arm);
@@ -49,22 +50,31 @@ pub fn parse_answer(answer: &str, names: &[String]) -> Parsed {
     }
 }
 
-/// The part of the answer that holds the decision: reasoning blocks removed, and the text
-/// after the last "answer:" cue when there is one.
-fn final_answer(answer: &str) -> String {
+/// The answer without its reasoning: `<think>…</think>` blocks removed, an unclosed block cut
+/// off (the model ran out of tokens while thinking), and everything before a closing tag that
+/// has no opening one (servers that strip the opening tag).
+fn without_reasoning(answer: &str) -> String {
     let mut text = answer.to_string();
     while let Some(start) = text.find("<think>") {
         match text[start..].find("</think>") {
             Some(len) => text.replace_range(start..start + len + "</think>".len(), " "),
-            // An unclosed block: the model ran out of tokens while thinking.
             None => text.truncate(start),
         }
     }
+    if let Some(end) = text.rfind("</think>") {
+        text.replace_range(..end + "</think>".len(), "");
+    }
+    text
+}
+
+/// The part of the answer that holds the decision: the text after the last "answer:" or
+/// "answer is" cue when there is one, else the whole (reasoning-free) answer.
+fn final_answer(text: &str) -> String {
     // ASCII lower-casing keeps byte offsets, so positions in `lower` are positions in `text`.
     let lower = text.to_ascii_lowercase();
-    if let Some(pos) = lower.rfind("answer:").or_else(|| lower.rfind("answer is")) {
-        let cue = if lower[pos..].starts_with("answer:") { "answer:".len() } else { "answer is".len() };
-        let after = text[pos + cue..].trim();
+    let cues = [("answer:", lower.rfind("answer:")), ("answer is", lower.rfind("answer is"))];
+    if let Some((cue, pos)) = cues.iter().filter_map(|&(c, p)| Some((c, p?))).max_by_key(|&(_, p)| p) {
+        let after = text[pos + cue.len()..].trim();
         if !after.is_empty() {
             return after.lines().next().unwrap_or(after).to_string();
         }
@@ -185,6 +195,12 @@ mod tests {
         assert_eq!(parse_answer("<think>A or AA? A seems good</think>AA", &n), Parsed::Arm(2));
         // An unclosed reasoning block leaves nothing to read.
         assert!(matches!(parse_answer("<think>A is good, maybe", &n), Parsed::Invalid(_)));
+        // JSON or names inside the reasoning do not count; an orphan closing tag ends it.
+        assert_eq!(parse_answer("<think>{\"choice\": \"A\"} no</think>B", &n), Parsed::Arm(1));
+        assert_eq!(parse_answer("A looks good, but no.</think> AA", &n), Parsed::Arm(2));
+        // The later cue wins.
+        assert_eq!(parse_answer("The answer is not obvious. Final answer: B", &n), Parsed::Arm(1));
+        assert_eq!(parse_answer("Answer: maybe A. On reflection the answer is B", &n), Parsed::Arm(1));
     }
 
     #[test]

@@ -109,6 +109,16 @@ impl Memory {
         }
     }
 
+    /// The memory of an agent with `layer` in a run on `world` (LinUCB models when the layer's
+    /// guide is LinUCB and the environment has contexts).
+    pub fn for_run(arms: usize, layer: &Layer, world: Option<&armada::env::ContextualInstance>) -> Self {
+        let dim = match (layer, world) {
+            (Layer::Guided(Guide::LinUcb { .. }), Some(w)) => w.shape().dim,
+            _ => 0,
+        };
+        Memory::new(arms, dim)
+    }
+
     /// Records a round; `features` is the round's context (for the LinUCB guide).
     pub fn record(&mut self, arm: Option<usize>, reward: f64, situation: Option<String>, features: Option<&[f64]>) {
         if let Some(a) = arm {
@@ -183,17 +193,20 @@ impl Prompter {
 
     /// The user message: the past (per the layer), the situation, the question.
     pub fn observation(&self, memory: &Memory, t: u64, situation: Option<&str>, features: Option<&[f64]>) -> String {
+        // The past comes first and the round count after it, so a prompt extends the previous
+        // one as far as possible (a model server or the local model reuses the common prefix).
         let mut text = String::new();
         let n = memory.rounds.len();
-        if n == 0 {
-            text.push_str("This is the first round; nothing has been played yet.\n");
-        } else {
-            let _ = writeln!(text, "{n} rounds have been played so far; this is round {} of {}.", t + 1, self.horizon);
-        }
         match &self.layer {
             Layer::Raw => self.raw_history(memory, &mut text),
             Layer::Summary => self.summary(memory, None, &mut text),
             Layer::Guided(guide) => self.summary(memory, Some((guide, features)), &mut text),
+        }
+        if n == 0 {
+            text.push_str("\nThis is the first round; nothing has been played yet.\n");
+        } else {
+            let _ =
+                write!(text, "\n{n} rounds have been played so far; this is round {} of {}.\n", t + 1, self.horizon);
         }
         if let Some(s) = situation {
             let _ = write!(text, "\nThe current situation:\n{s}\n");
@@ -213,7 +226,7 @@ impl Prompter {
                 self.name_list()
             );
         }
-        text
+        text.trim_start().to_string()
     }
 
     fn reward_text(&self, r: f64) -> String {

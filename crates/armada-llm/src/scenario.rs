@@ -131,6 +131,9 @@ impl Scenario {
             Some(_) => return Err(format!("{shown}: `names` must be an array of strings")),
             None => return Err(format!("{shown}: `names` is required (one name per arm, or more)")),
         };
+        if names.len() < 2 {
+            return Err(format!("{shown}: `names` lists {} name(s); a bandit needs at least 2", names.len()));
+        }
         let scenario = Scenario {
             name: shown.to_string(),
             description: text_of("description", None)?,

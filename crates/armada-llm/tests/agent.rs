@@ -253,6 +253,18 @@ fn demonstrations_show_a_teachers_decisions_in_the_instruction() {
     // UCB's steps 2, 4, 6: histories of 2, 4 and 6 rounds.
     assert!(system.contains("2 rounds have been played so far") && system.contains("6 rounds have been played so far"));
     assert!(system.contains("Good answer: "));
+    // A whole short trajectory on an easy instance: steps 0, 1, 2.
+    let before = server.request_count();
+    let extra = "demos = \"ucb\"\ndemo_count = 3\ndemo_steps = \"trajectory\"\ndemo_env = \"bernoulli-easy\"";
+    let recs = run(&spec(&server, &cache_dir("demos2"), BERNOULLI, extra, 2, 1));
+    assert!(llm_runs(&recs).iter().all(|r| r.failure.is_none()));
+    let system = server.requests()[before]["messages"][0]["content"].as_str().unwrap().to_string();
+    assert_eq!(system.matches("--- Example ").count(), 3, "{system}");
+    assert!(system.contains("This is the first round") && system.contains("2 rounds have been played so far"));
+    assert!(!system.contains("3 rounds have been played so far"));
+    let linear = "kind = \"linear\"\narms = 3\nfeatures = 2";
+    let e = parse_spec_with(&spec(&server, &cache_dir("d3"), linear, extra, 2, 1), "t", Some(&LlmAgents)).unwrap_err();
+    assert!(e.message.contains("demo_env"), "{e}");
 }
 
 #[test]

@@ -405,10 +405,7 @@ fn run_scheduled<S: MeanSchedule>(
     let k = schedule.arms();
     // Rewards in [0, 1] (Bernoulli draws or a table) are told as Bernoulli: Beta-Thompson and
     // KL-UCB accept fractional rewards in [0, 1].
-    let model = match schedule.reward() {
-        PiecewiseReward::Gaussian { sigma } => RewardModel::Gaussian { sigmas: vec![sigma; k] },
-        _ => RewardModel::Bernoulli,
-    };
+    let (_, model) = scheduled_kind(schedule.reward(), k);
     let horizon = exp.horizon_of(id.env);
     let mut policy = exp.policies[id.policy].build(&BanditInfo { arms: k, horizon, reward_model: &model });
     let mut reward_rng = rng::stream(exp.seed, Role::Reward, &[env_id], id.seed_index);
