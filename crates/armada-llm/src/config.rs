@@ -302,8 +302,15 @@ fn parse_settings(t: &Table) -> Result<LlmSettings, KeyError> {
             let def = find_policy(teacher).ok_or_else(|| {
                 err("demos", format!("unknown policy \"{teacher}\"; name a built-in policy (e.g. \"ucb\") or \"none\""))
             })?;
-            let layer = match k.choice("demo_layer", &["same", "raw"], "same")?.as_str() {
+            // Demonstrations in another layer than the agent's; a guided layer keeps the
+            // agent's guide, or BanditBench's UCB(0.5) when the agent has none.
+            let demo_layer = match k.choice("demo_layer", &["same", "raw", "summary", "guided"], "same")?.as_str() {
                 "raw" => Some(Layer::Raw),
+                "summary" => Some(Layer::Summary),
+                "guided" => Some(match &layer {
+                    Layer::Guided(g) => Layer::Guided(g.clone()),
+                    _ => Layer::Guided(Guide::Ucb { alpha: 0.5 }),
+                }),
                 _ => None,
             };
             let steps = match k.choice("demo_steps", &["points", "trajectory"], "points")?.as_str() {
@@ -323,7 +330,7 @@ fn parse_settings(t: &Table) -> Result<LlmSettings, KeyError> {
             Some(DemoSettings {
                 teacher: def.name,
                 count: k.count("demo_count", 1, 50)?.unwrap_or(5) as usize,
-                layer,
+                layer: demo_layer,
                 steps,
                 env,
             })
@@ -515,7 +522,7 @@ impl AgentFactory for LlmFactory {
                 d.teacher,
                 d.count,
                 d.steps.name(),
-                if d.layer.is_some() { ":raw" } else { "" },
+                d.layer.as_ref().map(|l| format!(":{}", l.name())).unwrap_or_default(),
                 d.env.map(|e| format!(":{}", e.name())).unwrap_or_default()
             ));
         }
@@ -609,7 +616,7 @@ impl AgentFactory for LlmFactory {
         if let Some(d) = &s.demos {
             t.insert("demos".into(), str_(d.teacher));
             t.insert("demo_count".into(), Value::Integer(d.count as i64));
-            t.insert("demo_layer".into(), str_(if d.layer.is_some() { "raw" } else { "same" }));
+            t.insert("demo_layer".into(), str_(d.layer.as_ref().map_or("same", Layer::name)));
             t.insert("demo_steps".into(), str_(d.steps.name()));
             if let Some(e) = d.env {
                 t.insert("demo_env".into(), str_(e.name()));

@@ -262,6 +262,12 @@ fn demonstrations_show_a_teachers_decisions_in_the_instruction() {
     assert_eq!(system.matches("--- Example ").count(), 3, "{system}");
     assert!(system.contains("This is the first round") && system.contains("2 rounds have been played so far"));
     assert!(!system.contains("3 rounds have been played so far"));
+    // Demonstrations in another layer than the agent's: a raw-history agent shown guided examples.
+    let before = server.request_count();
+    let extra2 = "layer = \"raw\"\ndemos = \"ucb\"\ndemo_count = 2\ndemo_layer = \"guided\"";
+    run(&spec(&server, &cache_dir("demos3"), BERNOULLI, extra2, 2, 1));
+    let system = server.requests()[before]["messages"][0]["content"].as_str().unwrap().to_string();
+    assert_eq!(system.matches("UCB says: exploitation value").count(), 2 * 3, "{system}");
     let linear = "kind = \"linear\"\narms = 3\nfeatures = 2";
     let e = parse_spec_with(&spec(&server, &cache_dir("d3"), linear, extra, 2, 1), "t", Some(&LlmAgents)).unwrap_err();
     assert!(e.message.contains("demo_env"), "{e}");
@@ -353,6 +359,9 @@ fn the_environment_names_its_scenario_and_presets_take_agents() {
     )
     .unwrap_err();
     assert_eq!(e.field, "env");
+    let e = parse_spec_with("preset = \"evolve-mab\"\n[[policy]]\nname = \"ucb\"\nalpah = 1\n", "t", None).unwrap_err();
+    assert_eq!(e.field, "policy[4].alpah");
+    assert!(e.message.contains("your [[policy]] table number 1"), "{e}");
     let e = parse_spec_with("preset = \"nope\"\n", "t", None).unwrap_err();
     assert!(e.message.contains("evolve-mab"), "{e}");
 }

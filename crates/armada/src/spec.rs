@@ -238,6 +238,14 @@ pub fn parse_spec_with(text: &str, source: &str, agents: Option<&dyn AgentParser
     let doc: Table = text
         .parse()
         .map_err(|e: toml::de::Error| ctx.err("", format!("invalid TOML: {}", e.to_string().trim_end())))?;
+    // Policies the preset brings come before the spec's own (0 without a preset).
+    let preset_policies = doc
+        .get("preset")
+        .and_then(Value::as_str)
+        .and_then(|n| EXPERIMENT_PRESETS.iter().find(|p| p.name == n))
+        .and_then(|p| p.toml.parse::<Table>().ok())
+        .and_then(|t| t.get("policy").and_then(Value::as_array).map(Vec::len))
+        .unwrap_or(0);
     let doc = with_preset(&ctx, doc)?;
     ctx.check_keys(&doc, TOP_KEYS, "", "the spec")?;
     let name = ctx.string(&doc, "name", "")?.unwrap_or("experiment").to_string();
@@ -283,7 +291,17 @@ pub fn parse_spec_with(text: &str, source: &str, agents: Option<&dyn AgentParser
         .tables(&doc, "policy")?
         .into_iter()
         .enumerate()
-        .map(|(i, t)| parse_policy(&ctx, t, i))
+        .map(|(i, t)| {
+            parse_policy(&ctx, t, i).map_err(|mut e| {
+                if i >= preset_policies && preset_policies > 0 {
+                    e.message.push_str(&format!(
+                        " (the preset brings {preset_policies} policies first: this is your [[policy]] table number {})",
+                        i - preset_policies + 1
+                    ));
+                }
+                e
+            })
+        })
         .collect::<Result<Vec<_>, _>>()?;
     // Labels: the policy name unless two policies share it, then name(parameters).
     for i in 0..policies.len() {
