@@ -365,3 +365,31 @@ fn the_environment_names_its_scenario_and_presets_take_agents() {
     let e = parse_spec_with("preset = \"nope\"\n", "t", None).unwrap_err();
     assert!(e.message.contains("evolve-mab"), "{e}");
 }
+
+#[test]
+fn agent_runs_do_not_depend_on_the_thread_count() {
+    // The server's answer depends on the request's seed, so any change in the per-call seeds,
+    // the names or the prompts would show up as different choices.
+    let server = FakeServer::start(|req| {
+        let names = offered(req);
+        names[req["seed"].as_u64().unwrap_or(0) as usize % names.len()].clone()
+    });
+    let text = spec(&server, &cache_dir("threads"), BERNOULLI, "cache_mode = \"off\"\ntemperature = 0.3", 10, 6);
+    let exp = parse_spec_with(&text, "t", Some(&LlmAgents)).unwrap();
+    let pool = |n| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap();
+    let strip = |recs: Vec<RunRecord>| -> Vec<RunRecord> {
+        recs.into_iter()
+            .map(|mut r| {
+                if let Some(a) = &mut r.agent {
+                    a.latency_s = 0.0;
+                }
+                r
+            })
+            .collect()
+    };
+    let one = strip(pool(1).install(|| run_experiment(&exp, &|_| {})));
+    let three = strip(pool(3).install(|| run_experiment(&exp, &|_| {})));
+    assert_eq!(one, three);
+    // The choices vary with the seed: the agent did not just repeat one arm.
+    assert!(llm_runs(&one).iter().any(|r| r.pulls_by_rank.iter().filter(|&&n| n > 0).count() > 1));
+}
