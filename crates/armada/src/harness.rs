@@ -314,14 +314,23 @@ fn step_loop<P: Policy, E: Environment>(
     let gaps = &inst.gaps[..];
     let counts = &mut out.counts[..];
     let k = counts.len();
+    // Every arm's reward, for full-information policies (empty, and never touched, otherwise).
+    let mut all = vec![0.0; if P::FULL_INFORMATION { k } else { 0 }];
     let mut regret = 0.0;
     let mut reward_sum = 0.0;
     let mut t: u64 = 0;
     for &next in checkpoints {
         while t < next {
             let arm = policy.select(policy_rng);
-            let r = env.pull(arm, reward_rng);
-            policy.update(arm, r, policy_rng);
+            let r = if P::FULL_INFORMATION {
+                let r = env.pull_all(arm, reward_rng, &mut all);
+                policy.update_all(arm, &all, policy_rng);
+                r
+            } else {
+                let r = env.pull(arm, reward_rng);
+                policy.update(arm, r, policy_rng);
+                r
+            };
             counts[arm] += 1;
             regret += gaps[arm];
             reward_sum += r;
@@ -435,14 +444,22 @@ impl<S: MeanSchedule> PolicyVisitor for SimulateScheduled<'_, S> {
         let (reward, notion) = (self.schedule.reward(), self.schedule.regret());
         let out = self.out;
         let mut means = vec![0.0; out.counts.len()];
+        let mut all = vec![0.0; if P::FULL_INFORMATION { means.len() } else { 0 }];
         let mut t = 0u64;
         for &next in self.checkpoints {
             while t < next {
                 self.schedule.means_at(t, &mut means);
                 let best = means.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 let arm = policy.select(self.policy_rng);
-                let r = scheduled_reward(reward, &means, arm, self.reward_rng);
-                policy.update(arm, r, self.policy_rng);
+                let r = if P::FULL_INFORMATION {
+                    scheduled_rewards(reward, &means, self.reward_rng, &mut all);
+                    policy.update_all(arm, &all, self.policy_rng);
+                    all[arm]
+                } else {
+                    let r = scheduled_reward(reward, &means, arm, self.reward_rng);
+                    policy.update(arm, r, self.policy_rng);
+                    r
+                };
                 out.step(arm, &means, best, r);
                 t += 1;
             }
@@ -460,6 +477,23 @@ fn scheduled_reward(reward: PiecewiseReward, means: &[f64], arm: usize, rng: &mu
         PiecewiseReward::Bernoulli => BernoulliEnv { means }.pull(arm, rng),
         PiecewiseReward::Gaussian { sigma } => means[arm] + sigma * rng::normal(rng),
         PiecewiseReward::Deterministic => means[arm],
+    }
+}
+
+/// Every arm's reward from the step's one draw (full information), as [`scheduled_reward`]
+/// would pay each of them.
+fn scheduled_rewards(reward: PiecewiseReward, means: &[f64], rng: &mut Stream, all: &mut [f64]) {
+    match reward {
+        PiecewiseReward::Bernoulli => {
+            BernoulliEnv { means }.pull_all(0, rng, all);
+        }
+        PiecewiseReward::Gaussian { sigma } => {
+            let z = rng::normal(rng);
+            for (r, &m) in all.iter_mut().zip(means) {
+                *r = m + sigma * z;
+            }
+        }
+        PiecewiseReward::Deterministic => all.copy_from_slice(means),
     }
 }
 

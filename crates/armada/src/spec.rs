@@ -346,6 +346,16 @@ pub fn parse_spec_with(text: &str, source: &str, agents: Option<&dyn AgentParser
         }
     }
     for (i, p) in policies.iter().enumerate() {
+        if let Some(j) = p.def.full_information().then(|| envs.iter().position(|e| e.is_contextual())).flatten() {
+            return Err(ctx.err(
+                format!("policy[{i}]"),
+                format!(
+                    "{} learns from every arm's reward, which env[{j}] (\"{}\", contextual) does not give; use it on \
+                     classic or piecewise environments, or use exp3 here",
+                    p.def.name, envs[j].label
+                ),
+            ));
+        }
         if let Some(j) = p.def.contextual.then(|| envs.iter().position(|e| !e.is_contextual())).flatten() {
             return Err(ctx.err(
                 format!("policy[{i}]"),

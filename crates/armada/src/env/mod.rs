@@ -364,6 +364,9 @@ impl Instance {
 /// The step contract used by the run harness: pull an arm, get a reward.
 pub trait Environment {
     fn pull(&mut self, arm: usize, rng: &mut Stream) -> f64;
+    /// The step's reward of every arm into `all`, from the same single draw [`Environment::pull`]
+    /// makes (full information); returns `arm`'s.
+    fn pull_all(&mut self, arm: usize, rng: &mut Stream, all: &mut [f64]) -> f64;
 }
 
 /// Bernoulli arms; one uniform per step whatever the arm (common random numbers).
@@ -376,6 +379,13 @@ impl Environment for BernoulliEnv<'_> {
     fn pull(&mut self, arm: usize, rng: &mut Stream) -> f64 {
         let u = rng::uniform(rng);
         if u < self.means[arm] { 1.0 } else { 0.0 }
+    }
+    fn pull_all(&mut self, arm: usize, rng: &mut Stream, all: &mut [f64]) -> f64 {
+        let u = rng::uniform(rng);
+        for (r, &m) in all.iter_mut().zip(self.means) {
+            *r = if u < m { 1.0 } else { 0.0 };
+        }
+        all[arm]
     }
 }
 
@@ -390,6 +400,13 @@ impl Environment for GaussianEnv<'_> {
     fn pull(&mut self, arm: usize, rng: &mut Stream) -> f64 {
         let z: f64 = rand_distr::StandardNormal.sample(rng);
         self.means[arm] + self.sigmas[arm] * z
+    }
+    fn pull_all(&mut self, arm: usize, rng: &mut Stream, all: &mut [f64]) -> f64 {
+        let z: f64 = rand_distr::StandardNormal.sample(rng);
+        for ((r, &m), &s) in all.iter_mut().zip(self.means).zip(self.sigmas) {
+            *r = m + s * z;
+        }
+        all[arm]
     }
 }
 

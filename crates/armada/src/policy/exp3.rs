@@ -173,6 +173,70 @@ impl Policy for Exp3Ix {
     }
 }
 
+/// Hedge (Freund & Schapire 1997; Slivkins 2019, ch. 5): exponential weights with **full
+/// information**. After every step it sees the reward every arm would have paid, so its loss
+/// totals are exact, not importance-weighted estimates: p_a ∝ exp(−η L_a). With losses in
+/// [0, 1] and η = √(8 ln K / T) its expected regret against the best fixed arm is at most
+/// √(T ln K / 2) (Cesa-Bianchi & Lugosi 2006, Thm 2.2).
+///
+/// The harness gives it every arm's reward from the step's one random draw (common random
+/// numbers make that free), so it runs on classic and scheduled environments; it has no
+/// bandit-feedback update and is refused on contextual environments.
+pub struct Hedge {
+    eta: f64,
+    range: (f64, f64),
+    /// L_a, each arm's cumulative loss.
+    cum_loss: Vec<f64>,
+    probs: Vec<f64>,
+}
+
+impl Hedge {
+    /// `eta = None` is √(8 ln K / T); rewards are mapped to losses with `range`.
+    pub fn new(info: &BanditInfo, eta: Option<f64>, range: (f64, f64)) -> Self {
+        let k = info.arms;
+        let t = info.horizon.max(1) as f64;
+        let eta = eta.unwrap_or_else(|| (8.0 * (k as f64).ln() / t).sqrt());
+        let mut p = Hedge { eta, range, cum_loss: vec![0.0; k], probs: vec![0.0; k] };
+        exponential_weights(&p.cum_loss, p.eta, &mut p.probs);
+        p
+    }
+
+    /// The learning rate in use.
+    pub fn eta(&self) -> f64 {
+        self.eta
+    }
+
+    /// The distribution the next arm will be drawn from.
+    pub fn probabilities(&self) -> &[f64] {
+        &self.probs
+    }
+}
+
+impl Policy for Hedge {
+    const FULL_INFORMATION: bool = true;
+
+    #[inline]
+    fn select(&mut self, rng: &mut Stream) -> usize {
+        rng::categorical(rng, &self.probs)
+    }
+
+    /// Bandit feedback is not Hedge's setting; the harness never calls this (it calls
+    /// [`Policy::update_all`]). Counting the one observed loss keeps it well-defined.
+    #[inline]
+    fn update(&mut self, arm: usize, reward: f64, _rng: &mut Stream) {
+        self.cum_loss[arm] += loss_of(reward, self.range);
+        exponential_weights(&self.cum_loss, self.eta, &mut self.probs);
+    }
+
+    #[inline]
+    fn update_all(&mut self, _arm: usize, rewards: &[f64], _rng: &mut Stream) {
+        for (l, &r) in self.cum_loss.iter_mut().zip(rewards) {
+            *l += loss_of(r, self.range);
+        }
+        exponential_weights(&self.cum_loss, self.eta, &mut self.probs);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -34,7 +34,7 @@ pub use agent::{Agent, AgentFactory, AgentParser, AgentRun, AgentStats, Decision
 pub use bayes_ucb::BayesUcb;
 pub use contextual::{AnyContextualPolicy, ContextBlind, ContextInfo, ContextualPolicy, ContextualVisitor};
 pub use epsilon_greedy::{EpsilonGreedy, EpsilonSchedule};
-pub use exp3::{Exp3, Exp3Ix};
+pub use exp3::{Exp3, Exp3Ix, Hedge};
 pub use explore_then_commit::ExploreThenCommit;
 pub use kl_ucb::{KlUcb, kl_bernoulli};
 pub use linear::{LinEpsilonGreedy, LinTs, LinUcb, SquareCb};
@@ -74,10 +74,19 @@ impl BanditInfo<'_> {
 
 /// The ask/tell contract of a (non-contextual) bandit policy.
 pub trait Policy {
+    /// Whether the policy learns from full information: after each step the harness tells it
+    /// every arm's reward ([`Policy::update_all`]) instead of the pulled arm's alone. A
+    /// constant, so the step loop is monomorphized without a branch per step.
+    const FULL_INFORMATION: bool = false;
     /// Chooses the arm to pull at the next step.
     fn select(&mut self, rng: &mut Stream) -> usize;
     /// Observes the reward of the arm just pulled.
     fn update(&mut self, arm: usize, reward: f64, rng: &mut Stream);
+    /// Observes the reward of every arm this step (`arm` was pulled); called instead of
+    /// [`Policy::update`] when [`Policy::FULL_INFORMATION`] is set.
+    fn update_all(&mut self, arm: usize, rewards: &[f64], rng: &mut Stream) {
+        self.update(arm, rewards[arm], rng);
+    }
 }
 
 /// A generic operation over any concrete policy type; [`AnyPolicy::visit`] calls it with the
@@ -106,6 +115,15 @@ macro_rules! any_policy {
             fn update(&mut self, arm: usize, reward: f64, rng: &mut Stream) {
                 match self { $(AnyPolicy::$variant(p) => p.update(arm, reward, rng)),* }
             }
+            fn update_all(&mut self, arm: usize, rewards: &[f64], rng: &mut Stream) {
+                match self {
+                    $(AnyPolicy::$variant(p) => if <$ty as Policy>::FULL_INFORMATION {
+                        p.update_all(arm, rewards, rng)
+                    } else {
+                        p.update(arm, rewards[arm], rng)
+                    }),*
+                }
+            }
         }
     };
 }
@@ -124,6 +142,7 @@ any_policy! {
     BayesUcb(BayesUcb),
     Exp3(Exp3),
     Exp3Ix(Exp3Ix),
+    Hedge(Hedge),
     TsallisInf(TsallisInf),
     SlidingWindowUcb(SlidingWindowUcb),
     DiscountedUcb(DiscountedUcb),
@@ -370,6 +389,23 @@ pub const POLICIES: &[PolicyDef] = &[
         ],
     },
     PolicyDef {
+        name: "hedge",
+        algorithm: "hedge",
+        contextual: false,
+        summary: "exponential weights with full information: every arm's reward after each step (not on contextual environments)",
+        reference: "Freund & Schapire (1997); Slivkins (2019), ch. 5",
+        params: &[
+            ParamDef {
+                name: "eta",
+                kind: POSITIVE,
+                default: ParamValue::Auto,
+                doc: "learning rate; auto = sqrt(8 ln K / T)",
+            },
+            REWARD_MIN,
+            REWARD_MAX,
+        ],
+    },
+    PolicyDef {
         name: "exp3-ix",
         algorithm: "exp3-ix",
         contextual: false,
@@ -576,6 +612,14 @@ pub const POLICIES: &[PolicyDef] = &[
     },
 ];
 
+impl PolicyDef {
+    /// Whether the policy learns from every arm's reward (Hedge), which contextual environments
+    /// do not give (the harness passes only the pulled arm's reward there).
+    pub fn full_information(&self) -> bool {
+        self.algorithm == "hedge"
+    }
+}
+
 /// The registry entry every agent's [`PolicySpec`] points to (agents are not in [`POLICIES`]).
 pub const AGENT: PolicyDef = PolicyDef {
     name: "agent",
@@ -720,6 +764,7 @@ impl PolicySpec {
             "exp3-ix" => {
                 AnyPolicy::Exp3Ix(Exp3Ix::new(info, self.float_or_auto("eta"), self.float_or_auto("gamma"), range()))
             }
+            "hedge" => AnyPolicy::Hedge(Hedge::new(info, self.float_or_auto("eta"), range())),
             "tsallis-inf" => AnyPolicy::TsallisInf(TsallisInf::new(info, range())),
             "sw-ucb" => {
                 let window = match self.get("window") {
