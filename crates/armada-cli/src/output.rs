@@ -225,13 +225,23 @@ pub fn listing() -> String {
             let _ = writeln!(out, "  {:24}   {} = {default}  ({}): {}", "", p.name, p.expected(), p.doc);
         }
     }
+    use armada::policy::AgentParser;
+    for (name, summary) in armada_llm::config::LlmAgents.names() {
+        let _ = writeln!(out, "  {name:24} {summary}");
+        let _ = writeln!(
+            out,
+            "  {:24} keys and defaults: docs/llm.md (scenarios: {})",
+            "",
+            armada_llm::scenario::BUILT_IN.join(", ")
+        );
+    }
     let _ = writeln!(out, "\nEXPERIMENT PRESETS  (armada run --preset NAME)");
     for p in EXPERIMENT_PRESETS {
         let _ = writeln!(out, "  {:16} {}", p.name, p.summary);
     }
     let _ = writeln!(
         out,
-        "\nSPEC KEYS  name, horizon (required), seeds (default 30), seed (default 0), checkpoints (default 50)"
+        "\nSPEC KEYS  name, horizon (required), seeds (default 30), seed (default 0), checkpoints (default 50), preset (start from a preset and add [[policy]] tables)"
     );
     out
 }
