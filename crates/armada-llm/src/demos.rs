@@ -287,11 +287,9 @@ pub fn demonstrations(settings: &DemoSettings, agent: &Prompter, run: &AgentRun<
     let mut env = match settings.env {
         Some(preset) => EnvSpec {
             label: "demonstrations".into(),
-            kind: EnvKind::Preset { preset, arms: run.arms },
             shuffle: true,
-            instance_seed: None,
-            horizon: None,
             scenario: run.env.scenario.clone(),
+            ..EnvSpec::new(EnvKind::Preset { preset, arms: run.arms })
         },
         None => run.env.clone(),
     };

@@ -29,14 +29,7 @@ fn world(features: usize, arm_features: usize) -> EnvSpec {
         context: ContextDistribution::Gaussian,
         reward: LinearReward::Gaussian { sigma: 0.1 },
     });
-    EnvSpec {
-        label: EnvSpec::default_label(&kind),
-        kind,
-        shuffle: false,
-        instance_seed: None,
-        horizon: None,
-        scenario: None,
-    }
+    EnvSpec::new(kind)
 }
 
 /// Best and median rounds per second (one thread), and the mean final regret.

@@ -18,7 +18,7 @@ const REPS: usize = 5;
 const PEER_MEANS: [f64; 10] = [0.10, 0.20, 0.30, 0.40, 0.50, 0.60, 0.65, 0.70, 0.75, 0.80];
 
 fn env(kind: EnvKind, shuffle: bool) -> EnvSpec {
-    EnvSpec { label: EnvSpec::default_label(&kind), kind, shuffle, instance_seed: None, horizon: None, scenario: None }
+    EnvSpec { shuffle, ..EnvSpec::new(kind) }
 }
 
 fn experiment(envs: Vec<EnvSpec>, policies: Vec<PolicySpec>, horizon: u64, seeds: u64) -> Experiment {

@@ -857,14 +857,7 @@ mod tests {
     use crate::policy::{PolicySpec, find_policy};
 
     fn small_experiment() -> Experiment {
-        let env = |kind: EnvKind, shuffle| EnvSpec {
-            label: EnvSpec::default_label(&kind),
-            kind,
-            shuffle,
-            instance_seed: None,
-            horizon: None,
-            scenario: None,
-        };
+        let env = |kind: EnvKind, shuffle| EnvSpec { shuffle, ..EnvSpec::new(kind) };
         Experiment {
             name: "t".into(),
             horizon: 300,
@@ -943,11 +936,7 @@ mod tests {
         let mut exp = small_experiment();
         exp.envs = vec![EnvSpec {
             label: "flat".into(),
-            kind: EnvKind::Gaussian { means: vec![0.0; 3], sigma: crate::env::Sigma::Shared(1.0) },
-            shuffle: false,
-            instance_seed: None,
-            horizon: None,
-            scenario: None,
+            ..EnvSpec::new(EnvKind::Gaussian { means: vec![0.0; 3], sigma: crate::env::Sigma::Shared(1.0) })
         }];
         let recs = run_experiment(&exp, &|_| {});
         for r in &recs {

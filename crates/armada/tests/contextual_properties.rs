@@ -22,14 +22,7 @@ fn experiment(world: LinearSpec, horizon: u64, seed: u64) -> Experiment {
         seeds: 2,
         seed,
         checkpoints: 12,
-        envs: vec![EnvSpec {
-            label: EnvSpec::default_label(&kind),
-            kind,
-            shuffle: false,
-            instance_seed: None,
-            horizon: None,
-            scenario: None,
-        }],
+        envs: vec![EnvSpec::new(kind)],
         // Every policy that a contextual environment can feed (not Hedge, which needs every
         // arm's reward).
         policies: contextual_capable().map(PolicySpec::with_defaults).collect(),

@@ -21,14 +21,7 @@ const MASTER: u64 = 20260301;
 fn linear(arms: usize, features: usize, arm_features: usize, reward: LinearReward) -> EnvSpec {
     let kind =
         EnvKind::Linear(LinearSpec { arms, features, arm_features, context: ContextDistribution::Gaussian, reward });
-    EnvSpec {
-        label: EnvSpec::default_label(&kind),
-        kind,
-        shuffle: false,
-        instance_seed: None,
-        horizon: None,
-        scenario: None,
-    }
+    EnvSpec::new(kind)
 }
 
 fn gaussian(sigma: f64) -> LinearReward {

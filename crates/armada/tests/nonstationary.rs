@@ -219,14 +219,7 @@ fn a_table_built_against_ucb_defeats_it_but_not_the_adversarial_policies() {
         seeds: 20,
         seed: 4,
         checkpoints: 10,
-        envs: vec![EnvSpec {
-            label: "against-ucb".into(),
-            kind,
-            shuffle: false,
-            instance_seed: None,
-            horizon: None,
-            scenario: None,
-        }],
+        envs: vec![EnvSpec { label: "against-ucb".into(), ..EnvSpec::new(kind) }],
         policies: ["ucb", "exp3", "hedge"]
             .iter()
             .map(|n| {

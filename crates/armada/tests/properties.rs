@@ -14,14 +14,7 @@ fn experiment(kind: EnvKind, horizon: u64, seed: u64) -> Experiment {
         seeds: 2,
         seed,
         checkpoints: 12,
-        envs: vec![EnvSpec {
-            label: "e".into(),
-            kind,
-            shuffle: true,
-            instance_seed: None,
-            horizon: None,
-            scenario: None,
-        }],
+        envs: vec![EnvSpec { label: "e".into(), shuffle: true, ..EnvSpec::new(kind) }],
         policies: POLICIES.iter().filter(|d| !d.contextual).map(PolicySpec::with_defaults).collect(),
     }
 }

@@ -10,14 +10,7 @@ use armada::policy::PolicySpec;
 use armada::spec::parse_spec;
 
 fn env(kind: EnvKind) -> EnvSpec {
-    EnvSpec {
-        label: EnvSpec::default_label(&kind),
-        kind,
-        shuffle: false,
-        instance_seed: None,
-        horizon: None,
-        scenario: None,
-    }
+    EnvSpec::new(kind)
 }
 
 fn bernoulli(means: &[f64]) -> EnvSpec {

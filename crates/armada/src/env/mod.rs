@@ -84,6 +84,20 @@ pub struct EnvSpec {
 }
 
 impl EnvSpec {
+    /// An environment of `kind` with its automatic label, arms in order, a fresh instance per
+    /// seed index, the experiment's horizon and no scenario. Set other fields with struct update
+    /// syntax: `EnvSpec { shuffle: true, ..EnvSpec::new(kind) }`.
+    pub fn new(kind: EnvKind) -> Self {
+        EnvSpec {
+            label: EnvSpec::default_label(&kind),
+            kind,
+            shuffle: false,
+            instance_seed: None,
+            horizon: None,
+            scenario: None,
+        }
+    }
+
     /// Number of arms.
     pub fn arms(&self) -> usize {
         match &self.kind {
@@ -415,7 +429,7 @@ mod tests {
     use super::*;
 
     fn spec(kind: EnvKind, shuffle: bool) -> EnvSpec {
-        EnvSpec { label: "e".into(), kind, shuffle, instance_seed: None, horizon: None, scenario: None }
+        EnvSpec { label: "e".into(), shuffle, ..EnvSpec::new(kind) }
     }
 
     #[test]
