@@ -19,6 +19,7 @@ use crate::env::contextual::{Context, ContextualEnvironment};
 use crate::env::movielens::{Evaluation, MovieLensEnv, MovieLensWorld};
 use crate::env::piecewise::{Drifting, Piecewise, PiecewiseReward, RegretNotion};
 use crate::env::{BernoulliEnv, ContextualInstance, EnvKind, EnvSpec, Environment, GaussianEnv, Instance, RewardModel};
+use crate::family::{FamilyEnv, FamilyRun, Measure};
 use crate::metrics;
 use crate::policy::{
     Agent, AgentFactory, AgentRun, AgentStats, BanditInfo, ContextInfo, ContextualPolicy, ContextualVisitor, Decision,
@@ -105,6 +106,9 @@ pub struct RunRecord {
     /// Why an agent's run stopped before its horizon; its curves then end at the last
     /// checkpoint reached. None when the run finished.
     pub failure: Option<String>,
+    /// Numbers only a structured family reports (e.g. constraint violations), in the family's
+    /// fixed order; empty elsewhere.
+    pub measures: Vec<Measure>,
 }
 
 impl RunRecord {
@@ -145,6 +149,7 @@ pub fn run_one(exp: &Experiment, id: RunId, env_id: &str, policy_id: &str, check
         return run_contextual(exp, id, env_id, policy_id, checkpoints);
     }
     match &exp.envs[id.env].kind {
+        EnvKind::Family(family) => return run_family(exp, id, env_id, policy_id, checkpoints, &*family.0),
         EnvKind::Piecewise(table) => {
             return run_scheduled(exp, id, env_id, policy_id, checkpoints, Segments { table, next: 0 });
         }
@@ -176,6 +181,40 @@ pub fn run_one(exp: &Experiment, id: RunId, env_id: &str, policy_id: &str, check
         min_gap: instance.min_gap(),
         agent: None,
         failure: None,
+        measures: Vec::new(),
+    }
+}
+
+/// One run on a structured family's environment: the family runs it and reports against its
+/// own benchmark.
+fn run_family(
+    exp: &Experiment,
+    id: RunId,
+    env_id: &str,
+    policy_id: &str,
+    checkpoints: &[u64],
+    family: &dyn FamilyEnv,
+) -> RunRecord {
+    let run = FamilyRun {
+        master_seed: exp.seed,
+        env_id,
+        policy_id,
+        seed_index: id.seed_index,
+        horizon: exp.horizon_of(id.env),
+        checkpoints,
+    };
+    let out = family.run(&exp.policies[id.policy], &run);
+    RunRecord {
+        id,
+        regret: out.regret,
+        min_frac: out.min_frac,
+        opt_frac: out.opt_frac,
+        reward: out.reward,
+        pulls_by_rank: out.pulls_by_rank,
+        min_gap: None,
+        agent: None,
+        failure: None,
+        measures: out.measures,
     }
 }
 
@@ -271,6 +310,7 @@ impl Trajectory {
             min_gap: None,
             agent: None,
             failure: None,
+            measures: Vec::new(),
         }
     }
 }

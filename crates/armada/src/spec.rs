@@ -10,6 +10,7 @@ use crate::env::linear::{ContextDistribution, LinearReward, LinearSpec};
 use crate::env::movielens::{Evaluation, MovieLensSettings, MovieLensSpec, MovieLensWorld, UserFeatures, UserSplit};
 use crate::env::piecewise::{Drifting, Piecewise, PiecewiseReward, RegretNotion};
 use crate::env::{EnvKind, EnvPreset, EnvSpec, Sigma, presets::ENV_PRESETS};
+use crate::family;
 use crate::harness::Experiment;
 use crate::policy::params::type_name;
 use crate::policy::{AgentParser, POLICIES, ParamDef, PolicySpec, find_policy};
@@ -346,6 +347,23 @@ pub fn parse_spec_with(text: &str, source: &str, agents: Option<&dyn AgentParser
         }
     }
     for (i, p) in policies.iter().enumerate() {
+        for (j, e) in envs.iter().enumerate() {
+            let verdict = match (e.family(), family::family_of_policy(p.def)) {
+                (Some(f), _) if p.agent.is_some() => {
+                    Err(format!("agents do not play structured environments yet ({} is one)", f.kind()))
+                }
+                (Some(f), _) => f.accepts(p.def),
+                (None, Some(k)) => {
+                    Err(format!("{} plays {k} environments only; use kind = \"{k}\" or a classic policy", p.def.name))
+                }
+                (None, None) => Ok(()),
+            };
+            verdict.map_err(|m| {
+                ctx.err(format!("policy[{i}]"), format!("cannot run on env[{j}] (\"{}\"): {m}", e.label))
+            })?;
+        }
+    }
+    for (i, p) in policies.iter().enumerate() {
         if let Some(j) = p.def.full_information().then(|| envs.iter().position(|e| e.is_contextual())).flatten() {
             return Err(ctx.err(
                 format!("policy[{i}]"),
@@ -404,6 +422,9 @@ fn with_preset(ctx: &Ctx, doc: Table) -> Result<Table, SpecError> {
 
 fn parse_env(ctx: &Ctx, t: &Table, i: usize) -> Result<EnvSpec, SpecError> {
     let path = format!("env[{i}]");
+    if let Some(family) = t.get("kind").and_then(Value::as_str).and_then(family::find_kind) {
+        return parse_family(ctx, t, &path, family);
+    }
     ctx.check_keys(t, ENV_KEYS, &path, "an [[env]] table")?;
     let preset = ctx.string(t, "preset", &path)?;
     let kind_name = ctx.string(t, "kind", &path)?;
@@ -419,7 +440,7 @@ fn parse_env(ctx: &Ctx, t: &Table, i: usize) -> Result<EnvSpec, SpecError> {
         (None, None) => {
             return Err(ctx.err(
                 &path,
-                format!("needs `preset` (one of {}) or `kind` (one of {})", preset_names(), ENV_KINDS.join(", ")),
+                format!("needs `preset` (one of {}) or `kind` (one of {})", preset_names(), kind_names()),
             ));
         }
         (Some(p), None) => {
@@ -515,10 +536,8 @@ fn parse_env(ctx: &Ctx, t: &Table, i: usize) -> Result<EnvSpec, SpecError> {
                     EnvKind::Gaussian { means, sigma }
                 }
                 other => {
-                    return Err(ctx.err(
-                        join(&path, "kind"),
-                        format!("unknown kind \"{other}\"; valid kinds: {}", ENV_KINDS.join(", ")),
-                    ));
+                    return Err(ctx
+                        .err(join(&path, "kind"), format!("unknown kind \"{other}\"; valid kinds: {}", kind_names())));
                 }
             }
         }
@@ -926,12 +945,39 @@ pub const DEFAULT_MOVIELENS_RANK: u64 = 5;
 /// Noise standard deviation of a Gaussian linear world when `sigma` is not given.
 pub const DEFAULT_LINEAR_SIGMA: f64 = 0.1;
 
+/// Keys every family's `[[env]]` table takes besides its own.
+const FAMILY_COMMON_KEYS: &[&str] = &["name", "kind", "horizon"];
+
+/// An `[[env]]` table of a structured family: the common keys here, the rest by the family.
+fn parse_family(ctx: &Ctx, t: &Table, path: &str, family: &family::FamilyKind) -> Result<EnvSpec, SpecError> {
+    let allowed: Vec<&str> = FAMILY_COMMON_KEYS.iter().chain(family.keys).copied().collect();
+    ctx.check_keys(t, &allowed, path, &format!("a {} environment", family.kind))?;
+    let mut own = t.clone();
+    for key in FAMILY_COMMON_KEYS {
+        own.remove(*key);
+    }
+    let env = (family.parse)(&family::Fields::new(&own))
+        .map_err(|e| ctx.err(if e.key.is_empty() { path.to_string() } else { join(path, &e.key) }, e.message))?;
+    let kind = EnvKind::Family(family::Family(env));
+    let label = match ctx.string(t, "name", path)? {
+        Some(n) => n.to_string(),
+        None => EnvSpec::default_label(&kind),
+    };
+    Ok(EnvSpec { label, horizon: ctx.uint(t, "horizon", path, 1)?, ..EnvSpec::new(kind) })
+}
+
+/// Every environment kind: the classic and contextual ones, then the structured families.
+fn kind_names() -> String {
+    ENV_KINDS.iter().copied().chain(family::KINDS.iter().map(|k| k.kind)).collect::<Vec<_>>().join(", ")
+}
+
 fn preset_names() -> String {
     ENV_PRESETS.iter().map(|p| p.name()).collect::<Vec<_>>().join(", ")
 }
 
 fn policy_names() -> String {
-    POLICIES.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+    let families = family::KINDS.iter().flat_map(|k| k.policies);
+    POLICIES.iter().chain(families).map(|p| p.name).collect::<Vec<_>>().join(", ")
 }
 
 /// Returns the explicit label (if any) and the validated policy.
@@ -1096,6 +1142,14 @@ fn env_table(e: &EnvSpec) -> Table {
             t.insert("amplitude".into(), Value::Float(d.amplitude));
             t.insert("center".into(), Value::Float(d.center));
             scheduled_table(&mut t, d.reward, d.regret);
+        }
+        EnvKind::Family(f) => {
+            t.insert("kind".into(), Value::String(f.0.kind().into()));
+            f.0.write_toml(&mut t);
+            if let Some(h) = e.horizon {
+                t.insert("horizon".into(), int(h));
+            }
+            return t;
         }
         EnvKind::MovieLens(m) => {
             let s = &m.settings;

@@ -66,6 +66,41 @@ pub struct ResultRow {
     /// For agents: their answers and calls, summed over seeds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<AgentSummary>,
+    /// A structured family's own numbers (e.g. constraint violations), mean ± CI over seeds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub measures: Vec<MeasureRow>,
+}
+
+/// One family measure aggregated over seeds.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct MeasureRow {
+    pub name: String,
+    pub mean: f64,
+    pub ci95: Option<f64>,
+    pub min: f64,
+    pub max: f64,
+}
+
+/// Aggregates the family measures of one configuration's runs (every run reports the same
+/// names in the same order).
+fn measure_rows(recs: &[RunRecord]) -> Vec<MeasureRow> {
+    let Some(first) = recs.first() else { return Vec::new() };
+    first
+        .measures
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let xs: Vec<f64> = recs.iter().map(|r| r.measures[i].value).collect();
+            let (mean, sd) = metrics::mean_std(&xs);
+            MeasureRow {
+                name: m.name.to_string(),
+                mean,
+                ci95: metrics::ci95_half_width(sd, xs.len()),
+                min: xs.iter().copied().fold(f64::INFINITY, f64::min),
+                max: xs.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            }
+        })
+        .collect()
 }
 
 /// What an agent's runs counted, summed over seeds. Only counts that the spec and seed
@@ -158,6 +193,10 @@ pub struct EnvInfo {
     pub arms: usize,
     pub horizon: u64,
     pub reward: String,
+    /// What regret is measured against (the best arm; the best arm per context or per step; a
+    /// structured family's oracle).
+    #[serde(default)]
+    pub regret: String,
     /// Whether the environment shows a context before each decision (regret is then measured
     /// against the best arm in each step's context).
     #[serde(default)]
@@ -204,14 +243,15 @@ pub fn summarize(exp: &Experiment, records: &[RunRecord]) -> Summary {
         // Arm means exist only for classic environments (a contextual arm's mean changes with
         // the context), and are shown only when every seed plays the same instance.
         let fixed = exp.seeds < 2 || env.fixed_instance();
-        let means =
-            (fixed && !env.is_contextual() && !env.is_nonstationary()).then(|| env.instantiate(exp.seed, 0).means);
+        let classic = !env.is_contextual() && !env.is_nonstationary() && env.family().is_none();
+        let means = (fixed && classic).then(|| env.instantiate(exp.seed, 0).means);
         environments.push(EnvInfo {
             env: env.label.clone(),
             identity: env.identity(),
             arms: env.arms(),
             horizon,
-            reward: env.reward_name().to_string(),
+            reward: env.reward_name(),
+            regret: env.regret_name(),
             contextual: env.is_contextual(),
             nonstationary: env.is_nonstationary(),
             means,
@@ -292,6 +332,7 @@ pub fn summarize(exp: &Experiment, records: &[RunRecord]) -> Summary {
                     mean_prompt_chars: t.prompt_chars as f64 / t.calls.max(1) as f64,
                     max_prompt_chars: t.max_prompt_chars,
                 }),
+                measures: measure_rows(recs),
             });
             curves.push(curve);
         }

@@ -16,11 +16,12 @@ pub mod movielens;
 pub mod piecewise;
 pub mod presets;
 
+use crate::family::{Family, FamilyEnv};
 use crate::rng::{self, Role, Stream};
 use contextual::ContextShape;
 use linear::{LinearInstance, LinearReward, LinearSpec};
 use movielens::{Evaluation, MovieLensSpec, MovieLensWorld};
-use piecewise::{Drifting, Piecewise, PiecewiseReward};
+use piecewise::{Drifting, Piecewise, PiecewiseReward, RegretNotion};
 pub use presets::EnvPreset;
 use rand_distr::Distribution;
 use std::sync::Arc;
@@ -62,6 +63,9 @@ pub enum EnvKind {
     Piecewise(Piecewise),
     /// Arm means that drift smoothly (shifted sine waves).
     Drifting(Drifting),
+    /// A structured family (tallying, recharging, restless, conservative, Lipschitz,
+    /// knapsack): rewards that depend on more than a fixed mean per arm. See [`crate::family`].
+    Family(Family),
 }
 
 /// An environment as written in an experiment spec, validated.
@@ -107,6 +111,7 @@ impl EnvSpec {
             EnvKind::MovieLens(m) => m.settings.arms,
             EnvKind::Piecewise(p) => p.arms(),
             EnvKind::Drifting(d) => d.arms,
+            EnvKind::Family(f) => f.0.arms(),
         }
     }
 
@@ -122,8 +127,8 @@ impl EnvSpec {
     }
 
     /// The reward model's name as shown in tables: bernoulli, gaussian or logistic.
-    pub fn reward_name(&self) -> &'static str {
-        match &self.kind {
+    pub fn reward_name(&self) -> String {
+        let name = match &self.kind {
             EnvKind::Linear(l) => match l.reward {
                 LinearReward::Gaussian { .. } => "gaussian",
                 LinearReward::Logistic => "logistic",
@@ -143,8 +148,31 @@ impl EnvSpec {
                 PiecewiseReward::Gaussian { .. } => "gaussian, drifting",
                 PiecewiseReward::Deterministic => "deterministic, drifting",
             },
+            EnvKind::Family(f) => return f.0.reward_name(),
             _ if self.is_bernoulli() => "bernoulli",
             _ => "gaussian",
+        };
+        name.to_string()
+    }
+
+    /// What regret is measured against on this environment, as shown in the output.
+    pub fn regret_name(&self) -> String {
+        match &self.kind {
+            EnvKind::Linear(_) | EnvKind::MovieLens(_) => "pseudo-regret vs the best arm in each step's context".into(),
+            EnvKind::Piecewise(Piecewise { regret, .. }) | EnvKind::Drifting(Drifting { regret, .. }) => match regret {
+                RegretNotion::Dynamic => "dynamic regret vs the best arm at each step".into(),
+                RegretNotion::FixedArm => "regret vs the best fixed arm in hindsight".into(),
+            },
+            EnvKind::Family(f) => f.0.regret_name(),
+            _ => "pseudo-regret vs the best arm".into(),
+        }
+    }
+
+    /// The structured family this environment belongs to, if any.
+    pub fn family(&self) -> Option<&dyn FamilyEnv> {
+        match &self.kind {
+            EnvKind::Family(f) => Some(&*f.0),
+            _ => None,
         }
     }
 
@@ -166,6 +194,7 @@ impl EnvSpec {
             EnvKind::MovieLens(m) => m.identity(),
             EnvKind::Piecewise(p) => p.identity(),
             EnvKind::Drifting(d) => d.identity(),
+            EnvKind::Family(f) => format!("{}:{}", f.0.kind(), f.0.identity()),
         };
         let mut id = match self.instance_seed {
             Some(s) => format!("{body};shuffle={};instance_seed={s}", self.shuffle),
@@ -186,6 +215,7 @@ impl EnvSpec {
             EnvKind::Linear(l) => format!("linear-d{}-k{}", l.features + l.arm_features, l.arms),
             EnvKind::Piecewise(p) => format!("piecewise-k{}-c{}", p.arms(), p.change_points.len()),
             EnvKind::Drifting(d) => format!("drifting-k{}-p{}", d.arms, d.period),
+            EnvKind::Family(f) => f.0.default_label(),
             EnvKind::MovieLens(m) => match m.settings.evaluation {
                 Evaluation::Model => format!("movielens-k{}", m.settings.arms),
                 Evaluation::Replay => format!("movielens-replay-k{}", m.settings.arms),
@@ -248,6 +278,7 @@ impl EnvSpec {
             EnvKind::Linear(_) | EnvKind::MovieLens(_) => {
                 unreachable!("instantiate called on the contextual environment {}", self.label)
             }
+            EnvKind::Family(_) => unreachable!("instantiate called on the structured environment {}", self.label),
         };
         if self.shuffle {
             // Fisher–Yates, applying the same permutation to means and sigmas.
@@ -269,6 +300,8 @@ impl EnvSpec {
         match &self.kind {
             EnvKind::Linear(_) => self.instance_seed.is_some(),
             EnvKind::MovieLens(_) | EnvKind::Piecewise(_) | EnvKind::Drifting(_) => true,
+            // A family draws (or not) its own instances; its table says how.
+            EnvKind::Family(_) => false,
             _ => {
                 self.instance_seed.is_some()
                     || (!self.shuffle && !matches!(self.kind, EnvKind::Preset { preset, .. } if !preset.is_bernoulli()))
@@ -286,6 +319,7 @@ impl EnvSpec {
             EnvKind::MovieLens(_) => false,
             EnvKind::Piecewise(p) => !matches!(p.reward, PiecewiseReward::Gaussian { .. }),
             EnvKind::Drifting(d) => !matches!(d.reward, PiecewiseReward::Gaussian { .. }),
+            EnvKind::Family(_) => false,
         }
     }
 }

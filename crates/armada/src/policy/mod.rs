@@ -630,9 +630,11 @@ pub const AGENT: PolicyDef = PolicyDef {
     params: &[],
 };
 
-/// Looks a policy up by name.
+/// Looks a policy up by name: the classic and contextual registry, then each structured
+/// family's own policies ([`crate::family::KINDS`]).
 pub fn find_policy(name: &str) -> Option<&'static PolicyDef> {
-    POLICIES.iter().find(|d| d.name == name)
+    let families = crate::family::KINDS.iter().flat_map(|k| k.policies);
+    POLICIES.iter().chain(families).find(|d| d.name == name)
 }
 
 /// A validated policy: a registry entry and a value for every declared parameter.
@@ -681,22 +683,33 @@ impl PolicySpec {
         &self.params[i.unwrap_or_else(|| panic!("policy {} has no parameter {name}", self.def.name))]
     }
 
-    fn float(&self, name: &str) -> f64 {
+    /// The value of a float parameter (panics if `name` is not one: a registry bug).
+    pub fn float(&self, name: &str) -> f64 {
         match self.get(name) {
             ParamValue::Float(x) => *x,
             other => panic!("parameter {name} of {} is {other:?}, not a number", self.def.name),
         }
     }
 
+    /// A count parameter; `None` when it is `auto`.
+    pub fn count_or_auto(&self, name: &str) -> Option<u64> {
+        match self.get(name) {
+            ParamValue::Count(n) => Some(*n),
+            ParamValue::Auto => None,
+            other => panic!("parameter {name} of {} is {other:?}, not a count", self.def.name),
+        }
+    }
+
     /// A float parameter that may be `auto`.
-    fn float_or_auto(&self, name: &str) -> Option<f64> {
+    pub fn float_or_auto(&self, name: &str) -> Option<f64> {
         match self.get(name) {
             ParamValue::Float(x) => Some(*x),
             _ => None,
         }
     }
 
-    fn choice(&self, name: &str) -> &'static str {
+    /// The value of a choice parameter.
+    pub fn choice(&self, name: &str) -> &'static str {
         match self.get(name) {
             ParamValue::Choice(s) => s,
             other => panic!("parameter {name} of {} is {other:?}, not a choice", self.def.name),
