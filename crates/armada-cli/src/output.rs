@@ -1,6 +1,7 @@
 //! Files and text the CLI produces: the output directory, the terminal table, `armada list`.
 
 use anyhow::Context;
+use armada::env::CLASSIC_REGRET;
 use armada::env::presets::ENV_PRESETS;
 use armada::harness::{Experiment, RunRecord};
 use armada::policy::{POLICIES, ParamValue};
@@ -129,6 +130,29 @@ pub fn table(s: &Summary) -> String {
         last_env = Some(&r.env);
         out.push_str(&line(row));
     }
+    let notions: Vec<_> =
+        s.environments.iter().filter(|e| !e.regret.is_empty() && e.regret != CLASSIC_REGRET).collect();
+    if !notions.is_empty() {
+        let _ = writeln!(out, "\nRegret is measured against:");
+        for e in notions {
+            let _ = writeln!(out, "  {}: {}", e.env, e.regret);
+        }
+    }
+    let measured: Vec<&armada::summary::ResultRow> = s.results.iter().filter(|r| !r.measures.is_empty()).collect();
+    if !measured.is_empty() {
+        let _ = writeln!(out, "\nFamily measures (mean ± 95% CI over seeds, [min, max]):");
+        for r in measured {
+            let parts: Vec<String> = r
+                .measures
+                .iter()
+                .map(|m| {
+                    let ci = m.ci95.map(|c| format!(" ± {}", fmt_num(c))).unwrap_or_default();
+                    format!("{} {}{ci} [{}, {}]", m.name, fmt_num(m.mean), fmt_num(m.min), fmt_num(m.max))
+                })
+                .collect();
+            let _ = writeln!(out, "  {} / {}: {}", r.env, r.policy, parts.join("; "));
+        }
+    }
     let agents: Vec<&armada::summary::ResultRow> = s.results.iter().filter(|r| r.agent.is_some()).collect();
     if !agents.is_empty() {
         let _ = writeln!(out, "\nAgents (summed over seeds):");
@@ -211,9 +235,15 @@ pub fn listing() -> String {
          \x20                      users = \"all\"|\"train\"|\"eval\", train_users, split_seed (1), sigma (0),\n\
          \x20                      evaluation = \"model\"|\"replay\""
     );
+    let _ = writeln!(out, "  structured families (their own regret notion and measures; see docs/<kind>.md):");
+    for k in armada::family::KINDS {
+        let _ = writeln!(out, "  kind = {:14} {}", format!("\"{}\"", k.kind), k.keys.join(", "));
+    }
     let _ = writeln!(out, "\nPOLICIES  ([[policy]] tables: name = NAME, optional label, parameters)");
-    for d in POLICIES {
-        let needs = if d.contextual { "  [contextual environments only]" } else { "" };
+    let families = armada::family::KINDS.iter().flat_map(|k| k.policies);
+    for d in POLICIES.iter().chain(families) {
+        let family = armada::family::family_of_policy(d).map(|k| format!("  [{k} environments only]"));
+        let needs = if d.contextual { "  [contextual environments only]" } else { family.as_deref().unwrap_or("") };
         let _ = writeln!(out, "  {:24} {}{needs}", d.name, d.summary);
         let _ = writeln!(out, "  {:24} ref: {}", "", d.reference);
         for p in d.params {

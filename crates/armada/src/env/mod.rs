@@ -26,6 +26,9 @@ pub use presets::EnvPreset;
 use rand_distr::Distribution;
 use std::sync::Arc;
 
+/// The regret notion of a classic environment (fixed means): against the best arm.
+pub const CLASSIC_REGRET: &str = "pseudo-regret vs the best arm";
+
 /// What a policy may know about the reward distribution (the family and its noise scale, never
 /// the means). Policies with `family = "auto"` read it to pick their model.
 #[derive(Clone, Debug, PartialEq)]
@@ -164,7 +167,7 @@ impl EnvSpec {
                 RegretNotion::FixedArm => "regret vs the best fixed arm in hindsight".into(),
             },
             EnvKind::Family(f) => f.0.regret_name(),
-            _ => "pseudo-regret vs the best arm".into(),
+            _ => CLASSIC_REGRET.into(),
         }
     }
 
