@@ -243,7 +243,10 @@ impl Benchmark {
 enum Weighing {
     Uniform,
     /// w_1..w_m and W = Σ w_j (summed in that order).
-    Weighted { weights: Vec<f64>, total: f64 },
+    Weighted {
+        weights: Vec<f64>,
+        total: f64,
+    },
 }
 
 impl Weighing {
@@ -361,7 +364,10 @@ impl Tallying {
         let memory = f.count("memory", 1)?;
         let memory = f.require("memory", memory, "m, the number of past steps a tally counts (≥ 1)")?;
         if memory > MAX_MEMORY {
-            return Err(FieldError::new("memory", format!("is {memory}; at most {MAX_MEMORY} past steps are supported")));
+            return Err(FieldError::new(
+                "memory",
+                format!("is {memory}; at most {MAX_MEMORY} past steps are supported"),
+            ));
         }
         let m = memory as usize;
         let weights = f.numbers("weights")?;
@@ -402,9 +408,7 @@ impl Tallying {
         }
         let k = curves.len();
         let weighing = match &weights {
-            Some(w) if w.iter().any(|&x| x != w[0]) => {
-                Weighing::Weighted { weights: w.clone(), total: w.iter().sum() }
-            }
+            Some(w) if w.iter().any(|&x| x != w[0]) => Weighing::Weighted { weights: w.clone(), total: w.iter().sum() },
             _ => Weighing::Uniform,
         };
         let reo_arm = reo_arm(&curves);
