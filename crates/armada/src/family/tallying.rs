@@ -13,10 +13,10 @@
 //! - **best-sequence**: the exact minimum over all K^T sequences, by dynamic programming over the
 //!   window of the last m actions (K^m states; the first m steps, whose window is partly empty,
 //!   by enumerating the K^m prefixes). It is computed once per horizon and cached in the
-//!   environment value, so every seed and policy reuses it. The DP takes about
-//!   `passes × K^(m+1) × T` additions (2 passes while `T × K^m ≤ 2^22`, one more per checkpoint
-//!   level beyond: the optimal sequence is rebuilt from value vectors saved at intervals, so
-//!   memory stays bounded whatever T). The parser refuses windows with K^(m+1) > 2^20.
+//!   environment value, so every seed and policy reuses it. One DP step costs about 3·K^m
+//!   operations; the whole DP takes 2 sweeps of T steps while `T × K^m ≤ 2^22`, and one more per
+//!   checkpoint level beyond (the optimal sequence is then rebuilt from value vectors saved at
+//!   intervals, so memory stays bounded whatever T). The parser refuses windows with K^(m+1) > 2^20 transitions.
 //! - **reo-arm**: under Repeated Exposure Optimality (some arm a* with f_{a*}(W) ≤ f_a(y) for
 //!   every arm a and tally y in [0, W]), "always play a*" from the empty history. Its loss is
 //!   within m of the best sequence's, so this regret is CPR minus a number in [0, m]. Used when
@@ -69,8 +69,8 @@ pub const MAX_ARMS: usize = 4096;
 pub const MAX_MEMORY: u64 = 1024;
 /// Most points of a `table` loss curve.
 pub const MAX_TABLE_POINTS: usize = 4097;
-/// Most window transitions K^m × K the best-sequence DP accepts (8 MiB of loss table; each DP
-/// step visits every transition once).
+/// Most window transitions K^m × K the best-sequence DP accepts (so at most 2^19 windows: 4 MiB
+/// per value vector).
 pub const MAX_TRANSITIONS: u64 = 1 << 20;
 /// Cells (state × step) of one argmin table of the DP's reconstruction (u16 each: 8 MiB).
 const LEAF_CELLS: usize = 1 << 22;
@@ -538,6 +538,11 @@ fn transitions(k: usize, m: usize) -> u64 {
 /// each segment between two of them is solved again, recursively, until a segment's argmin
 /// table fits in [`LEAF_CELLS`]. Ties go to the lowest action (lexicographically first
 /// sequence among the optimal ones reachable this way).
+///
+/// One DP step costs O(K^m), not O(K^(m+1)): write s = oldest·K^(m−1) + r. Windows sharing r
+/// share their successors, and loss(s, a) depends on the oldest action only through whether it
+/// is a. So for each r the best and second-best of "a played, oldest slot not a" are found once,
+/// and each oldest action then only weighs in its own "oldest slot is a" value.
 struct Oracle<'a> {
     env: &'a Tallying,
     k: usize,
@@ -545,8 +550,11 @@ struct Oracle<'a> {
     states: usize,
     /// K^(m−1).
     low: usize,
-    /// loss[s·K + a].
-    loss: Vec<f64>,
+    /// unheld[r·K + a]: loss of a in a window whose m − 1 newest actions are r and whose oldest
+    /// action is not a.
+    unheld: Vec<f64>,
+    /// held[r·K + a]: the same when the oldest action is a.
+    held: Vec<f64>,
     leaf_cells: usize,
 }
 
@@ -554,20 +562,22 @@ impl<'a> Oracle<'a> {
     fn new(env: &'a Tallying, leaf_cells: usize) -> Self {
         let (k, m) = (env.curves.len(), env.memory);
         let low = k.pow(m as u32 - 1);
-        let states = low * k;
-        let mut loss = vec![0.0; states * k];
-        let mut digits = vec![0usize; m];
-        for s in 0..states {
-            let mut rest = s;
+        let (mut unheld, mut held) = (vec![0.0; low * k], vec![0.0; low * k]);
+        let mut digits = vec![0usize; m - 1];
+        for r in 0..low {
+            let mut rest = r;
             for d in digits.iter_mut() {
                 *d = rest % k;
                 rest /= k;
             }
             for a in 0..k {
-                loss[s * k + a] = env.curves[a].at(env.weighing.share(m, |j| digits[j] == a));
+                // The same arithmetic as the environment's: the oldest slot is j = m − 1.
+                let curve = &env.curves[a];
+                unheld[r * k + a] = curve.at(env.weighing.share(m, |j| j + 1 < m && digits[j] == a));
+                held[r * k + a] = curve.at(env.weighing.share(m, |j| j + 1 == m || digits[j] == a));
             }
         }
-        Oracle { env, k, m, states, low, loss, leaf_cells: leaf_cells.max(1) }
+        Oracle { env, k, m, states: low * k, low, unheld, held, leaf_cells: leaf_cells.max(1) }
     }
 
     #[inline]
@@ -575,26 +585,33 @@ impl<'a> Oracle<'a> {
         a + self.k * (s % self.low)
     }
 
-    /// `out` = V_t from `next` = V_{t+1}; with `arg`, the minimising actions too.
+    /// `out` = V_t from `next` = V_{t+1}; with `arg`, the minimising actions too (the lowest
+    /// one on ties).
     #[inline]
     fn back(&self, next: &[f64], out: &mut [f64], mut arg: Option<&mut [u16]>) {
-        let k = self.k;
-        for hi in 0..k {
-            for r in 0..self.low {
-                let s = hi * self.low + r;
-                let row = &self.loss[s * k..(s + 1) * k];
-                let succ = &next[r * k..(r + 1) * k];
-                let (mut best, mut best_a) = (row[0] + succ[0], 0);
-                for a in 1..k {
-                    let v = row[a] + succ[a];
-                    if v < best {
-                        best = v;
-                        best_a = a;
-                    }
+        let (k, low) = (self.k, self.low);
+        for r in 0..low {
+            let succ = &next[r * k..(r + 1) * k];
+            let unheld = &self.unheld[r * k..(r + 1) * k];
+            let held = &self.held[r * k..(r + 1) * k];
+            // The (value, action)-smallest and second-smallest of unheld + succ.
+            let (mut v1, mut a1, mut v2, mut a2) = (f64::INFINITY, 0, f64::INFINITY, 0);
+            for (a, (u, n)) in unheld.iter().zip(succ).enumerate() {
+                let v = u + n;
+                if v < v1 {
+                    (v2, a2, v1, a1) = (v1, a1, v, a);
+                } else if v < v2 {
+                    (v2, a2) = (v, a);
                 }
-                out[s] = best;
+            }
+            for oldest in 0..k {
+                let (bv, ba) = if oldest == a1 { (v2, a2) } else { (v1, a1) };
+                let own = held[oldest] + succ[oldest];
+                let (v, a) = if own < bv || (own == bv && oldest < ba) { (own, oldest) } else { (bv, ba) };
+                let s = oldest * low + r;
+                out[s] = v;
                 if let Some(arg) = arg.as_deref_mut() {
-                    arg[s] = best_a as u16;
+                    arg[s] = a as u16;
                 }
             }
         }
@@ -987,6 +1004,30 @@ losses = [
                 assert_eq!(Oracle::new(&e, leaf).best_sequence(horizon), whole, "T = {horizon}, leaf {leaf}");
             }
             assert_eq!(whole.len(), horizon as usize);
+        }
+    }
+
+    #[test]
+    fn the_fast_dp_step_equals_the_direct_one() {
+        // V_t(s) = min_a loss(s, a) + V_{t+1}(next(s, a)) over every window and action, with the
+        // loss from the environment's own arithmetic: values and argmins must match exactly.
+        let one =
+            "memory = 1\nlosses = [{ shape = \"constant\", mean = 0.5 }, { shape = \"table\", values = [0.1, 0.9] }]";
+        for text in [SMALL, one] {
+            let e = env(text);
+            let o = Oracle::new(&e, usize::MAX);
+            let (k, m) = (o.k, o.m);
+            let mut next: Vec<f64> = (0..o.states).map(|s| ((s * 7919) % 13) as f64 * 0.1).collect();
+            next[0] = next[1];
+            let (mut out, mut arg) = (vec![0.0; o.states], vec![0u16; o.states]);
+            o.back(&next, &mut out, Some(&mut arg));
+            for s in 0..o.states {
+                let digit = |j: usize| s / k.pow(j as u32) % k;
+                let value = |a: usize| e.curves[a].at(e.weighing.share(m, |j| digit(j) == a)) + next[o.next(s, a)];
+                let best = (0..k).map(value).fold(f64::INFINITY, f64::min);
+                let first = (0..k).find(|&a| value(a) == best).unwrap();
+                assert_eq!((out[s].to_bits(), arg[s] as usize), (best.to_bits(), first), "window {s}");
+            }
         }
     }
 
