@@ -16,7 +16,8 @@
 //!   environment value, so every seed and policy reuses it. One DP step costs about 3·K^m
 //!   operations; the whole DP takes 2 sweeps of T steps while `T × K^m ≤ 2^22`, and one more per
 //!   checkpoint level beyond (the optimal sequence is then rebuilt from value vectors saved at
-//!   intervals, so memory stays bounded whatever T). The parser refuses windows with K^(m+1) > 2^20 transitions.
+//!   intervals, so memory stays bounded whatever T). The parser refuses windows with
+//!   K^(m+1) > 2^20 transitions.
 //! - **reo-arm**: under Repeated Exposure Optimality (some arm a* with f_{a*}(W) ≤ f_a(y) for
 //!   every arm a and tally y in [0, W]), "always play a*" from the empty history. Its loss is
 //!   within m of the best sequence's, so this regret is CPR minus a number in [0, m]. Used when
@@ -437,7 +438,7 @@ impl Tallying {
             _ => {
                 return Err(FieldError::new(
                     "memory",
-                    format!("{}; (no arm is Repeated-Exposure-Optimal, so \"reo-arm\" cannot stand in)", too_big()),
+                    format!("{}; no arm is Repeated-Exposure-Optimal, so \"reo-arm\" cannot stand in", too_big()),
                 ));
             }
         };
@@ -467,7 +468,8 @@ impl Tallying {
         &self.curves
     }
 
-    /// The exact expected total loss of playing `actions` from the empty history.
+    /// The exact expected total loss of playing `actions` (each below the number of arms) from
+    /// the empty history.
     pub fn expected_loss(&self, actions: &[usize]) -> f64 {
         let mut window = Window::new(self.curves.len(), self.memory);
         let mut total = 0.0;
