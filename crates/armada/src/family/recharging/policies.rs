@@ -200,11 +200,14 @@ enum Phase {
 ///
 /// Exploration steers the delays: it plays an arm whose current (arm, τ) pair still needs
 /// samples (the one at the largest τ, since large delays take longest to reach); if none does,
-/// an arm that needs no larger delay than it has now (a reset costs it nothing); if every arm
-/// is waiting for a larger delay, the one at the smallest τ (the least waiting lost). With one
-/// arm only delay 1 can be revisited, so only (0, 1) is a target.
+/// an arm that needs no larger delay than it has now (a reset costs it nothing), preferring one
+/// that still needs a smaller delay (the reset is its progress); if every arm is waiting for a
+/// larger delay, the one at the smallest τ (the least waiting lost). With one arm only delay 1
+/// can be revisited, so only (0, 1) is a target.
 pub(super) struct ExploreThenCommit {
     max_delay: usize,
+    /// With one arm, only (0, 1) is a target.
+    one_arm: bool,
     samples: u64,
     planner: Planner,
     graph: Option<Arc<Graph>>,
@@ -221,6 +224,7 @@ impl ExploreThenCommit {
         let missing = if arms == 1 { 1 } else { arms * max_delay };
         ExploreThenCommit {
             max_delay,
+            one_arm: arms == 1,
             samples,
             planner,
             graph,
@@ -240,12 +244,12 @@ impl ExploreThenCommit {
         ((t / pairs).powf(2.0 / 3.0) * t.ln().powf(1.0 / 3.0)).ceil().max(1.0) as u64
     }
 
-    fn is_target(&self, arm: usize, delay: usize) -> bool {
-        self.counts.len() > self.max_delay || delay == 1 || arm > 0
+    fn is_target(&self, delay: usize) -> bool {
+        !self.one_arm || delay == 1
     }
 
     fn needs(&self, arm: usize, delay: usize) -> bool {
-        self.is_target(arm, delay) && self.counts[arm * self.max_delay + delay - 1] < self.samples
+        self.is_target(delay) && self.counts[arm * self.max_delay + delay - 1] < self.samples
     }
 
     fn explore(&self, tau: &[u8]) -> usize {
@@ -254,7 +258,10 @@ impl ExploreThenCommit {
             return i;
         }
         let waits = |i: usize| (tau[i] as usize + 1..=self.max_delay).any(|d| self.needs(i, d));
-        if let Some(i) = (0..tau.len()).find(|&i| !waits(i)) {
+        let wants_reset = |i: usize| (1..tau[i] as usize).any(|d| self.needs(i, d));
+        // An arm that needs a smaller delay first (the reset is its progress), else a finished one.
+        let free = || (0..tau.len()).filter(|&i| !waits(i));
+        if let Some(i) = free().find(|&i| wants_reset(i)).or_else(|| free().next()) {
             return i;
         }
         (0..tau.len()).min_by_key(|&i| (tau[i], i)).unwrap_or(0)
@@ -311,7 +318,7 @@ impl Chooser for ExploreThenCommit {
         let j = arm * self.max_delay + delay - 1;
         self.counts[j] += 1;
         self.sums[j] += reward;
-        if self.counts[j] == self.samples && self.is_target(arm, delay) {
+        if self.counts[j] == self.samples && self.is_target(delay) {
             self.missing -= 1;
         }
     }
