@@ -11,13 +11,13 @@
 //! random numbers).
 //!
 //! **Benchmark.** The exact finite-horizon optimum: backward induction over the τ-states
-//! reachable from the start (at most (τ_max+1)^K; [`oracle::reachable_states`] counts them
+//! reachable from the start (at most (τ_max+1)^K; [`reachable_states`] counts them
 //! exactly), computed once per (environment, horizon) and shared by every seed. The per-step
 //! benchmark is the expected reward of the optimal plan along its own (deterministic) path from
 //! the start, so the regret at the horizon is V_T(start) minus the policy's expected reward,
 //! both exact; since the dynamics are deterministic given the actions, no policy's regret at
 //! the horizon is negative on any run. When the table (states × horizon) exceeds
-//! [`oracle::DP_MAX_ENTRIES`], or the states exceed [`oracle::DP_MAX_STATES`], the benchmark is
+//! [`DP_MAX_ENTRIES`], or the states exceed [`DP_MAX_STATES`], the benchmark is
 //! the LP upper bound (T + τ_max − 1)·LP instead (τ_max·LP at the first step, LP after): an
 //! upper bound, so regret against it overstates the true regret. [`FamilyEnv::regret_name`]
 //! says which applies for which horizons, and the `exact-benchmark` measure is 1 or 0.
@@ -29,7 +29,7 @@
 //!
 //! **Policies.** The planners know the payoffs: `recharging-greedy`, `recharging-lp` (LP
 //! rounding) and `recharging-optimal` (the DP's action). `recharging-etc` learns them
-//! (explore-then-commit). Classic policies play blind to the delays. See [`policies`].
+//! (explore-then-commit). Classic policies play blind to the delays. The policies are described in `policies.rs`.
 
 mod oracle;
 mod policies;
