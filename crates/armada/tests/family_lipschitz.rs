@@ -3,7 +3,7 @@
 //! spec round trip, reproducibility, the example, and an allocation-free hot loop.
 //!
 //! Statistical tolerances come from reference runs of the same specs with master seeds 1..=5
-//! (`cargo test --release --test family_lipschitz reference_runs -- --ignored --nocapture`
+//! (`cargo test -p armada --release --test family_lipschitz reference_runs -- --ignored --nocapture`
 //! prints them); each test runs master seed 1.
 
 use armada::family::lipschitz::{LipschitzEnv, Step};
@@ -70,7 +70,12 @@ fn policy(name: &str, lipschitz: f64, arms: Option<u64>) -> PolicySpec {
 }
 
 /// Runs `policy` on `env` for one seed index and returns the outcome and every step.
-fn trace(env: &LipschitzEnv, policy: &PolicySpec, horizon: u64, seed_index: u64) -> (armada::family::Outcome, Vec<Step>) {
+fn trace(
+    env: &LipschitzEnv,
+    policy: &PolicySpec,
+    horizon: u64,
+    seed_index: u64,
+) -> (armada::family::Outcome, Vec<Step>) {
     let checkpoints = metrics::checkpoints(horizon, 12);
     let policy_id = policy.identity();
     let run = FamilyRun {
@@ -142,8 +147,8 @@ fn zooming_gathers_its_active_points_at_the_peak() {
     // scale is ≈ 0.1. Hence within 0.1 of the peak: about the two innermost scales out of the
     // ≈ five between 0.03 and 1, a share near 0.4 where a uniform spread puts 0.2; and each
     // tenfold T adds ln 10/ln 2 / 3 ≈ 1 scale inside, so the share grows with T.
-    // Reference (master seeds 1..=5, 20 seeds): zooming 0.28–0.32, 0.37–0.40, 0.49–0.52 at
-    // T = 2 000, 20 000, 200 000; the mesh 0.18–0.21 (its 2 of every 10 points).
+    // Reference (master seeds 1..=5, 20 seeds): zooming 0.278–0.300, 0.377–0.416, 0.476–0.527
+    // at T = 2 000, 20 000, 200 000; the mesh 0.181–0.208 (its 2 of every 10 points).
     let (z_small, z_mid, z_large) = (near("t2000", "zooming"), near("t20000", "zooming"), near("t200000", "zooming"));
     assert!(z_mid > 0.3, "zooming's share within 0.1 of the peak at T = 20 000: {z_mid}");
     assert!(z_large > 0.42, "at T = 200 000: {z_large}");
@@ -152,14 +157,14 @@ fn zooming_gathers_its_active_points_at_the_peak() {
         let mesh = near(env, "uniform-mesh");
         assert!((mesh - 0.2).abs() < 0.04, "{env}: mesh share {mesh}");
     }
-    // O(1) points per scale: few points in all. Reference: 4.1–4.2, 6.1–6.3, 8.6–8.8 on
+    // O(1) points per scale: few points in all. Reference: 4.0–4.2, 6.2–6.4, 8.4–8.9 on
     // average, against the mesh's 7, 13, 26.
     let active = |env: &str| measure(row(&s, env, "zooming"), "active-arms");
     assert!(active("t200000") < 12.0 && active("t200000") > active("t2000"), "{}", active("t200000"));
     assert_eq!(measure(row(&s, "t200000", "uniform-mesh"), "active-arms"), 26.0);
     // Plays gather even more: the share of near-optimal plays (gap ≤ 0.05). Reference at
-    // T = 200 000: 0.880–0.895.
-    assert!(row(&s, "t200000", "zooming").opt_frac > 0.85, "{}", row(&s, "t200000", "zooming").opt_frac);
+    // T = 200 000: 0.868–0.902.
+    assert!(row(&s, "t200000", "zooming").opt_frac > 0.8, "{}", row(&s, "t200000", "zooming").opt_frac);
 }
 
 /// A sharp tent (slope 20: μ > 0 only within 0.05 of the peak), both policies told L = 20.
@@ -176,7 +181,8 @@ fn zooming_beats_the_mesh_on_a_sharp_peak() {
     let (zoom, mesh) = (row(&s, "lipschitz-tent-L20", "zooming"), row(&s, "lipschitz-tent-L20", "uniform-mesh"));
     // The mesh pays T·L·ε/4 for its grid (peak uniform within a cell of width ε = 1/187) plus
     // UCB1 on 187 points; zooming spends its points near the peak only. Reference (master
-    // seeds 1..=5, 20 seeds): ratio 0.59–0.72 of the means; the bound 0.85 leaves a margin.
+    // seeds 1..=5, 20 seeds): zooming 7 163–7 244, the mesh 9 267–11 322, ratio of the means
+    // 0.636–0.779 (sd ≈ 0.05); the bound 0.85 is above every reference ratio.
     assert!(
         zoom.mean_regret < 0.85 * mesh.mean_regret,
         "zooming {} ± {:?} vs mesh {} ± {:?}",
@@ -214,9 +220,9 @@ fn the_mesh_regret_grows_like_t_to_the_two_thirds() {
     // distance to the nearest midpoint is uniform on [0, ε/2]) ∝ T^(2/3)(ln T)^(1/3), plus
     // UCB1's Σ ln T/Δ over K ≈ (T/ln T)^(1/3) points ∝ T^(1/3)(ln T)^(2/3)·ln K. The first
     // has local slope 2/3 + 1/(3 ln T) ≈ 0.70 over 10³…10⁶, the second pulls it below; the
-    // reference fits (master seeds 1..=5, 30 seeds) are 0.645–0.671. A tolerance of 0.05
-    // around 2/3 is twice the largest reference deviation (0.022) and excludes √T (0.5) and
-    // T (1).
+    // reference fits (master seeds 1..=5, 30 seeds) are 0.650–0.677. A tolerance of 0.05
+    // around 2/3 is more than twice the largest reference deviation (0.017) and excludes √T
+    // (0.5) and T (1).
     assert!((slope - 2.0 / 3.0).abs() < 0.05, "log-log slope {slope}; means {:?}", mean_regrets(&s));
 }
 
@@ -366,7 +372,14 @@ fn the_hot_loop_does_not_allocate_per_step() {
         let e = env("");
         let checkpoints = metrics::checkpoints(horizon, 50);
         let id = p.identity();
-        let run = FamilyRun { master_seed: 1, env_id: "alloc", policy_id: &id, seed_index: 0, horizon, checkpoints: &checkpoints };
+        let run = FamilyRun {
+            master_seed: 1,
+            env_id: "alloc",
+            policy_id: &id,
+            seed_index: 0,
+            horizon,
+            checkpoints: &checkpoints,
+        };
         let mut at_first = 0;
         let mut at_last = 0;
         let out = e.run_observed(&p, &run, |s| {
@@ -383,7 +396,14 @@ fn the_hot_loop_does_not_allocate_per_step() {
     let e = env("slope = 200");
     let p = policy("zooming", 200.0, None);
     let (horizon, checkpoints) = (20_000, metrics::checkpoints(20_000, 20));
-    let run = FamilyRun { master_seed: 1, env_id: "alloc", policy_id: "z", seed_index: 0, horizon, checkpoints: &checkpoints };
+    let run = FamilyRun {
+        master_seed: 1,
+        env_id: "alloc",
+        policy_id: "z",
+        seed_index: 0,
+        horizon,
+        checkpoints: &checkpoints,
+    };
     let (mut at_first, mut at_last) = (0, 0);
     let out = e.run_observed(&p, &run, |s| {
         if s.t == 1 {
@@ -474,7 +494,12 @@ fn reference_runs() {
         }
         let (_, _, s) = run(&sharp_spec(seed));
         let (z, m) = (&s.results[0], &s.results[1]);
-        println!("seed {seed} sharp: zooming {:.0} mesh {:.0} ratio {:.3}", z.mean_regret, m.mean_regret, z.mean_regret / m.mean_regret);
+        println!(
+            "seed {seed} sharp: zooming {:.0} mesh {:.0} ratio {:.3}",
+            z.mean_regret,
+            m.mean_regret,
+            z.mean_regret / m.mean_regret
+        );
         let (_, _, s) = run(&rate_spec(seed));
         println!("seed {seed} rate: slope {:.3} means {:?}", mesh_rate(&s), mean_regrets(&s));
     }

@@ -168,7 +168,10 @@ impl LipschitzEnv {
             Shape::Tent => {
                 for key in ["second_peak", "second_top"] {
                     if f.has(key) {
-                        return Err(FieldError::new(key, "only for shape = \"two-peaks\"; add that or remove this key"));
+                        return Err(FieldError::new(
+                            key,
+                            "only for shape = \"two-peaks\"; add that or remove this key",
+                        ));
                     }
                 }
                 None
@@ -360,7 +363,7 @@ impl UniformMesh {
 
     /// The point of mesh arm `i`.
     pub fn point(&self, i: usize) -> f64 {
-        (2 * i as u64 + 1) as f64 / (2 * self.cells) as f64
+        (i as f64 + 0.5) / self.cells as f64
     }
 }
 
@@ -460,7 +463,7 @@ impl Zooming {
                 return None;
             }
         }
-        (reach < 1.0 - GAP_TOLERANCE).then(|| 0.5 * (reach + 1.0))
+        (reach < 1.0 - GAP_TOLERANCE).then_some(0.5 * (reach + 1.0))
     }
 
     fn activate(&mut self, x: f64) {
@@ -532,13 +535,7 @@ impl FamilyEnv for LipschitzEnv {
             Some((at, height)) => format!(",second_peak={at},second_top={height}"),
             None => String::new(),
         };
-        format!(
-            "{}(peak={peak},top={},slope={},floor={}{second})",
-            self.shape.word(),
-            self.top,
-            self.slope,
-            self.floor
-        )
+        format!("{}(peak={peak},top={},slope={},floor={}{second})", self.shape.word(), self.top, self.slope, self.floor)
     }
 
     fn default_label(&self) -> String {
