@@ -146,7 +146,8 @@ pub const KIND: FamilyKind = FamilyKind {
 
 fn parse(fields: &Fields) -> Result<Arc<dyn FamilyEnv>, FieldError> {
     let example = "e.g. rewards = [0.9, 0.5], costs = [[1.0], [0.1]], budgets = [250]";
-    let rewards = fields.require("rewards", fields.numbers("rewards")?, &format!("list each arm's mean reward; {example}"))?;
+    let rewards =
+        fields.require("rewards", fields.numbers("rewards")?, &format!("list each arm's mean reward; {example}"))?;
     let budgets =
         fields.require("budgets", fields.numbers("budgets")?, &format!("list one budget per resource; {example}"))?;
     let costs = fields.require(
@@ -247,7 +248,10 @@ impl Knapsack {
         }
         for (i, &b) in budgets.iter().enumerate() {
             if !(b > 0.0 && b <= MAX_BUDGET) {
-                return Err(FieldError::new(format!("budgets[{i}]"), format!("must be in (0, {MAX_BUDGET:e}], got {b}")));
+                return Err(FieldError::new(
+                    format!("budgets[{i}]"),
+                    format!("must be in (0, {MAX_BUDGET:e}], got {b}"),
+                ));
             }
         }
         if costs.len() != k {
@@ -273,7 +277,9 @@ impl Knapsack {
                 if c > 0.0 && c < MIN_COST {
                     return Err(FieldError::new(
                         format!("costs[{a}][{i}]"),
-                        format!("{c} is below {MIN_COST}, which makes the LP badly scaled; write 0 or scale the budget"),
+                        format!(
+                            "{c} is below {MIN_COST}, which makes the LP badly scaled; write 0 or scale the budget"
+                        ),
                     ));
                 }
             }
@@ -313,7 +319,8 @@ impl Knapsack {
 
     /// The LP optimum at `horizon`, solved once and cached.
     pub fn lp_optimum(&self, horizon: u64) -> Arc<LpOptimum> {
-        let cached = |cache: &Vec<(u64, Arc<LpOptimum>)>| cache.iter().find(|(h, _)| *h == horizon).map(|(_, o)| o.clone());
+        let cached =
+            |cache: &Vec<(u64, Arc<LpOptimum>)>| cache.iter().find(|(h, _)| *h == horizon).map(|(_, o)| o.clone());
         if let Some(o) = cached(&self.lp_cache.lock().unwrap_or_else(|e| e.into_inner())) {
             return o;
         }
@@ -409,7 +416,8 @@ fn solve_with_microlp(rewards: &[f64], costs: &[Vec<f64>], per_step: &[f64]) -> 
     let mut problem = Problem::new(OptimizationDirection::Maximize);
     let vars: Vec<_> = rewards.iter().map(|&r| problem.add_var(r, (0.0, f64::INFINITY))).collect();
     for (i, &b) in per_step.iter().enumerate() {
-        let terms: Vec<_> = vars.iter().zip(costs).filter(|(_, row)| row[i] > 0.0).map(|(&v, row)| (v, row[i])).collect();
+        let terms: Vec<_> =
+            vars.iter().zip(costs).filter(|(_, row)| row[i] > 0.0).map(|(&v, row)| (v, row[i])).collect();
         if !terms.is_empty() {
             problem.add_constraint(terms, ComparisonOp::Le, b);
         }
