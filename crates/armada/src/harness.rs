@@ -8,7 +8,7 @@
 //! numbers). Results are collected in run order whatever the thread count, so the output is
 //! bit-identical with one thread or many.
 //!
-//! The step loop is monomorphized per (policy, environment) pair: [`AnyPolicy::visit`] and a
+//! The step loop is monomorphized per (policy, environment) pair: [`crate::policy::AnyPolicy::visit`] and a
 //! match on the reward model happen once per run, never per step, and the loop allocates
 //! nothing. Contextual environments run the same way through [`crate::policy::AnyContextualPolicy::visit`]
 //! and `contextual_loop`, which accounts regret against the best arm of each step's context

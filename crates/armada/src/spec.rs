@@ -352,7 +352,7 @@ pub fn parse_spec_with(text: &str, source: &str, agents: Option<&dyn AgentParser
                 (Some(f), _) if p.agent.is_some() => {
                     Err(format!("agents do not play structured environments yet ({} is one)", f.kind()))
                 }
-                (Some(f), _) => f.accepts(p.def),
+                (Some(f), _) => f.accepts(p.def).and_then(|()| f.check_run(p, e.horizon.unwrap_or(horizon))),
                 (None, Some(k)) => {
                     Err(format!("{} plays {k} environments only; use kind = \"{k}\" or a classic policy", p.def.name))
                 }

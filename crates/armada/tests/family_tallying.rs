@@ -149,6 +149,23 @@ fn a_window_too_big_for_the_dp_falls_back_to_the_reo_arm_or_is_refused() {
 }
 
 #[test]
+fn a_horizon_too_long_for_the_dp_is_refused_when_the_spec_is_read() {
+    // 5^5 window states × 2 M steps ≈ 6.3e9 DP cells, above the 2^32 cap.
+    let text = format!(
+        "horizon = 2000000
+[[env]]
+{VALIDATION}
+[[policy]]
+name = \"ucb1\"\n"
+    );
+    let err = parse_spec(&text, "t").unwrap_err();
+    assert_eq!(err.field, "policy[0]");
+    assert!(err.message.contains("reo-arm") && err.message.contains("horizon"), "{}", err.message);
+    // The REO benchmark has no such cost.
+    parse_spec(&text.replace("memory = 5", "memory = 5\nbenchmark = \"reo-arm\""), "t").unwrap();
+}
+
+#[test]
 fn bad_specs_name_the_key_and_the_fix() {
     let base = |env: &str, policy: &str| {
         format!("horizon = 10\n[[env]]\nkind = \"tallying\"\n{env}\n[[policy]]\nname = \"{policy}\"\n")

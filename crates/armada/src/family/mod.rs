@@ -51,7 +51,13 @@ pub trait FamilyEnv: Send + Sync + fmt::Debug {
     fn write_toml(&self, t: &mut Table);
     /// Whether `policy` may play on this environment; the error says why not and what to use.
     fn accepts(&self, policy: &PolicyDef) -> Result<(), String>;
-    /// Runs `policy` (already accepted) for one run.
+    /// Checks, when the spec is read, what depends on the policy or the horizon together with
+    /// the environment (an exact oracle whose cost grows with the horizon, a policy parameter
+    /// too large for this instance). The error says what to change.
+    fn check_run(&self, _policy: &PolicySpec, _horizon: u64) -> Result<(), String> {
+        Ok(())
+    }
+    /// Runs `policy` (already accepted and checked) for one run.
     fn run(&self, policy: &PolicySpec, run: &FamilyRun) -> Outcome;
 }
 

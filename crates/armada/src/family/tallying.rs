@@ -73,6 +73,8 @@ pub const MAX_TABLE_POINTS: usize = 4097;
 /// Most window transitions K^m × K the best-sequence DP accepts (so at most 2^19 windows: 4 MiB
 /// per value vector).
 pub const MAX_TRANSITIONS: u64 = 1 << 20;
+/// Largest arms^memory × horizon of the best-sequence DP (checked when the spec is read).
+pub const MAX_DP_CELLS: u64 = 1 << 32;
 /// Cells (state × step) of one argmin table of the DP's reconstruction (u16 each: 8 MiB).
 const LEAF_CELLS: usize = 1 << 22;
 /// Bytes of saved value vectors per checkpoint level of the DP's reconstruction.
@@ -815,6 +817,22 @@ impl FamilyEnv for Tallying {
 
     fn accepts(&self, policy: &PolicyDef) -> Result<(), String> {
         super::accept_own_and_classic("tallying", policy)
+    }
+
+    fn check_run(&self, _policy: &PolicySpec, horizon: u64) -> Result<(), String> {
+        if self.benchmark != Benchmark::BestSequence {
+            return Ok(());
+        }
+        // The DP costs about K^m cells per step (measured: 6 ns a cell, so the cap is ~25 s).
+        let cells = (self.curves.len() as f64).powi(self.memory() as i32) * horizon as f64;
+        if cells > MAX_DP_CELLS as f64 {
+            return Err(format!(
+                "the exact best-sequence benchmark needs about {cells:.1e} DP cells (arms^memory x horizon), above \
+                 the cap {MAX_DP_CELLS}; shorten the horizon, shrink the arms or the memory, or set \
+                 benchmark = \"reo-arm\" when one arm is repeated-exposure optimal"
+            ));
+        }
+        Ok(())
     }
 
     fn run(&self, policy: &PolicySpec, run: &FamilyRun) -> Outcome {
