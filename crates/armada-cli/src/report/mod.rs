@@ -353,6 +353,26 @@ pub fn html(data: &ReportData, figs: &[Figure]) -> String {
         }
         h.push_str("</tbody></table>");
     }
+    let measured: Vec<&ResultRow> = s.results.iter().filter(|r| !r.measures.is_empty()).collect();
+    if !measured.is_empty() {
+        h.push_str(r#"<h2 id="measures">Family measures</h2><p class="hint">Numbers a structured family reports per run (docs/&lt;kind&gt;.md says what each means): mean ± 95% CI over seeds, [min, max].</p><table class="sortable" id="measures-table"><thead><tr><th>env</th><th>policy</th><th>measure</th><th>mean</th><th>± 95% CI</th><th>min</th><th>max</th></tr></thead><tbody>"#);
+        for r in measured {
+            for m in &r.measures {
+                let _ = write!(
+                    h,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.4}</td><td>{}</td><td>{:.4}</td><td>{:.4}</td></tr>",
+                    escape(&r.env),
+                    escape(&r.policy),
+                    escape(&m.name),
+                    m.mean,
+                    m.ci95.map_or("–".to_string(), |c| format!("{c:.4}")),
+                    m.min,
+                    m.max
+                );
+            }
+        }
+        h.push_str("</tbody></table>");
+    }
     h.push_str(r#"<h2 id="win-rates">Win-rates</h2><div class="figs">"#);
     for f in figs.iter().filter(|f| f.env.is_none()) {
         figure_html(&mut h, f);
@@ -361,7 +381,7 @@ pub fn html(data: &ReportData, figs: &[Figure]) -> String {
     for (e, stem) in s.environments.iter().zip(env_stems(data)) {
         let _ = write!(
             h,
-            r#"<h2 id="env-{}">{}</h2><p class="meta">{} arms, horizon {}, {} rewards; {}{}</p><div class="figs">"#,
+            r#"<h2 id="env-{}">{}</h2><p class="meta">{} arms, horizon {}, {} rewards; {}{}</p><p class="meta">Regret: {}</p><div class="figs">"#,
             stem,
             escape(&e.env),
             e.arms,
@@ -372,6 +392,7 @@ pub fn html(data: &ReportData, figs: &[Figure]) -> String {
                 None => "a fresh instance per seed".into(),
             },
             e.mean_min_gap.map_or(String::new(), |g| format!("; mean smallest gap Δmin = {g:.4}")),
+            escape(if e.regret.is_empty() { armada::env::CLASSIC_REGRET } else { &e.regret }),
         );
         for f in figs.iter().filter(|f| f.env.as_deref() == Some(e.env.as_str())) {
             figure_html(&mut h, f);
