@@ -174,7 +174,7 @@ pub struct Restless {
     /// The model of an explicit instance.
     fixed: Option<Arc<Model>>,
     /// Models of random instances, by the seed they were drawn from.
-    drawn: Mutex<Vec<(u64, Arc<OnceLock<Arc<Model>>>)>>,
+    drawn: Cache<Model>,
 }
 
 impl fmt::Debug for Restless {
@@ -194,8 +194,8 @@ pub struct Model {
     pub reference: Arc<WhittleIndex>,
     rank: Vec<usize>,
     dp: OnceLock<Arc<Dp>>,
-    curves: Mutex<Vec<(u64, Arc<OnceLock<Arc<Curves>>>)>>,
-    whittle: Mutex<Vec<(u64, Arc<OnceLock<Arc<WhittleIndex>>>)>>,
+    curves: Cache<Curves>,
+    whittle: Cache<WhittleIndex>,
 }
 
 /// The benchmark of a run of a given horizon.
@@ -213,21 +213,48 @@ pub struct Curves {
     pub total: f64,
 }
 
-/// Gets the value cached under `key`, computing it once (other threads asking for the same key
-/// wait for it; different keys do not block each other).
-fn cached<V>(cache: &Mutex<Vec<(u64, Arc<OnceLock<Arc<V>>>)>>, key: u64, make: impl FnOnce() -> V) -> Arc<V> {
-    let cell = {
-        let mut entries = cache.lock().unwrap_or_else(|e| e.into_inner());
-        match entries.iter().find(|(k, _)| *k == key) {
-            Some((_, cell)) => Arc::clone(cell),
-            None => {
-                let cell = Arc::new(OnceLock::new());
-                entries.push((key, Arc::clone(&cell)));
-                cell
+/// Values computed once per key (a seed, a horizon, a discount's bits) and shared by every run
+/// that asks: threads asking for the same key wait for one computation; different keys do not
+/// block each other.
+struct Cache<V> {
+    entries: Mutex<Vec<(u64, Slot<V>)>>,
+}
+
+/// One cached value, filled once.
+type Slot<V> = Arc<OnceLock<Arc<V>>>;
+
+impl<V> Cache<V> {
+    fn new() -> Self {
+        Cache { entries: Mutex::new(Vec::new()) }
+    }
+
+    /// The value under `key`, made by `make` if no one has made it yet.
+    fn get(&self, key: u64, make: impl FnOnce() -> V) -> Arc<V> {
+        let cell = {
+            let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+            match entries.iter().find(|(k, _)| *k == key) {
+                Some((_, cell)) => Arc::clone(cell),
+                None => {
+                    let cell = Arc::new(OnceLock::new());
+                    entries.push((key, Arc::clone(&cell)));
+                    cell
+                }
             }
-        }
-    };
-    Arc::clone(cell.get_or_init(|| Arc::new(make())))
+        };
+        Arc::clone(cell.get_or_init(|| Arc::new(make())))
+    }
+
+    /// Stores `value` under `key`.
+    fn insert(&self, key: u64, value: Arc<V>) {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).push((key, Arc::new(OnceLock::from(value))));
+    }
+}
+
+impl<V> fmt::Debug for Cache<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.entries.lock().map_or(0, |e| e.len());
+        write!(f, "Cache({n} entries)")
+    }
 }
 
 impl Model {
@@ -239,13 +266,14 @@ impl Model {
             let (wa, wb) = (reference.of(a, instance.start[a]), reference.of(b, instance.start[b]));
             wb.total_cmp(&wa).then(a.cmp(&b))
         });
-        let whittle = Mutex::new(vec![(DEFAULT_DISCOUNT.to_bits(), Arc::new(OnceLock::from(Arc::clone(&reference))))]);
-        Model { instance, tables, reference, rank, dp: OnceLock::new(), curves: Mutex::new(Vec::new()), whittle }
+        let whittle = Cache::new();
+        whittle.insert(DEFAULT_DISCOUNT.to_bits(), Arc::clone(&reference));
+        Model { instance, tables, reference, rank, dp: OnceLock::new(), curves: Cache::new(), whittle }
     }
 
     /// The Whittle indices at `discount` (computed once).
     pub fn whittle(&self, discount: f64) -> Arc<WhittleIndex> {
-        cached(&self.whittle, discount.to_bits(), || whittle_indices(&self.instance, &self.tables, discount))
+        self.whittle.get(discount.to_bits(), || whittle_indices(&self.instance, &self.tables, discount))
     }
 
     /// The DP over an episode of `length` steps (computed once; every call must pass the same
@@ -256,7 +284,7 @@ impl Model {
 
     /// The benchmark curves of a run of `horizon` steps (computed once per horizon).
     pub fn curves(&self, benchmark: Benchmark, episode: Option<u64>, horizon: u64) -> Arc<Curves> {
-        cached(&self.curves, horizon, || {
+        self.curves.get(horizon, || {
             let len = episode.map_or(horizon, |e| e.min(horizon)) as usize;
             let episodes = horizon / len as u64;
             let tail_len = (horizon % len as u64) as usize;
@@ -498,7 +526,7 @@ impl Restless {
             benchmark_word,
             benchmark,
             fixed: None,
-            drawn: Mutex::new(Vec::new()),
+            drawn: Cache::new(),
         };
         if !matches!(env.source, Source::Random { .. }) {
             env.fixed = Some(Arc::new(Model::new(env.explicit_instance())));
@@ -534,7 +562,7 @@ impl Restless {
             (Some(m), _) => Arc::clone(m),
             (None, Source::Random { instance_seed }) => {
                 let seed = instance_seed.unwrap_or(master_seed);
-                cached(&self.drawn, seed, || {
+                self.drawn.get(seed, || {
                     let mut inst = Instance::random(self.arms, self.states, self.budget, seed);
                     inst.start.copy_from_slice(&self.start);
                     Model::new(inst)
@@ -580,11 +608,9 @@ impl FamilyEnv for Restless {
         };
         let start: Vec<String> = self.start.iter().map(usize::to_string).collect();
         let episode = self.episode.map_or("none".to_string(), |e| e.to_string());
-        let benchmark = match self.benchmark {
-            Benchmark::Dp => "dp",
-            Benchmark::Lagrangian => "lagrangian",
-        };
-        format!("{source};budget={};start=[{}];episode={episode};benchmark={benchmark}", self.budget, start.join(","))
+        // The benchmark changes what regret is measured against, not the chains or the draws,
+        // so it stays out: the same environment under both benchmarks runs the same paths.
+        format!("{source};budget={};start=[{}];episode={episode}", self.budget, start.join(","))
     }
 
     fn default_label(&self) -> String {
@@ -668,14 +694,8 @@ impl FamilyEnv for Restless {
         let inst = &model.instance;
         let mut planner = match policy.def.algorithm {
             "whittle" => Planner::Whittle { index: model.whittle(policy.float("discount")) },
-            "myopic" => {
-                let s = inst.states;
-                let gain = (0..inst.arms * s)
-                    .map(|i| model.tables.rho(s, i / s, i % s, true) - model.tables.rho(s, i / s, i % s, false))
-                    .collect();
-                Planner::Myopic { states: s, gain }
-            }
-            "restless-random" => Planner::Random { budget: inst.budget, order: (0..inst.arms).collect() },
+            "myopic" => Planner::myopic(inst, &model.tables),
+            "restless-random" => Planner::random(inst),
             "restless-optimal" => Planner::Optimal {
                 dp: curves.dp.clone().expect("accepts() admits restless-optimal only with the dp benchmark"),
             },

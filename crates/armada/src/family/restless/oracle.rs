@@ -54,9 +54,24 @@ pub fn dp_feasible(arms: usize, states: usize, budget: usize, episode: Option<u6
     Ok(())
 }
 
+/// Below this stride a digit's fibers are handled one at a time (a small matrix-vector product
+/// each); from it on, whole contiguous runs of the other digits are updated at once.
+const SHORT_STRIDE: usize = 16;
+
 /// out[…, x, …] = Σ_y M[x][y]·in[…, y, …] on the digit of stride `stride` (an arm's state).
 fn apply_digit(input: &[f64], out: &mut [f64], m: &[f64], s: usize, stride: usize) {
     let block = stride * s;
+    if stride < SHORT_STRIDE {
+        for (ib, ob) in input.chunks_exact(block).zip(out.chunks_exact_mut(block)) {
+            for i in 0..stride {
+                for x in 0..s {
+                    let row = &m[x * s..(x + 1) * s];
+                    ob[x * stride + i] = (0..s).map(|y| row[y] * ib[y * stride + i]).sum();
+                }
+            }
+        }
+        return;
+    }
     for (ib, ob) in input.chunks_exact(block).zip(out.chunks_exact_mut(block)) {
         for x in 0..s {
             let o = &mut ob[x * stride..(x + 1) * stride];
@@ -76,6 +91,16 @@ fn apply_digit(input: &[f64], out: &mut [f64], m: &[f64], s: usize, stride: usiz
 /// out[…, y, …] += Σ_x M[x][y]·in[…, x, …]: the transpose of [`apply_digit`], accumulated.
 fn apply_digit_transposed_add(input: &[f64], out: &mut [f64], m: &[f64], s: usize, stride: usize) {
     let block = stride * s;
+    if stride < SHORT_STRIDE {
+        for (ib, ob) in input.chunks_exact(block).zip(out.chunks_exact_mut(block)) {
+            for i in 0..stride {
+                for y in 0..s {
+                    ob[y * stride + i] += (0..s).map(|x| m[x * s + y] * ib[x * stride + i]).sum::<f64>();
+                }
+            }
+        }
+        return;
+    }
     for (ib, ob) in input.chunks_exact(block).zip(out.chunks_exact_mut(block)) {
         for x in 0..s {
             let i = &ib[x * stride..(x + 1) * stride];
@@ -86,6 +111,20 @@ fn apply_digit_transposed_add(input: &[f64], out: &mut [f64], m: &[f64], s: usiz
                         *a += p * b;
                     }
                 }
+            }
+        }
+    }
+}
+
+/// out[i] = Σ_y row[y]·input[y·len + i] for i < len: contracts the most significant digit of
+/// `input` (S·len entries) with one transition row.
+fn contract_top(input: &[f64], row: &[f64], out: &mut [f64]) {
+    let len = out.len();
+    out.fill(0.0);
+    for (y, &p) in row.iter().enumerate() {
+        if p != 0.0 {
+            for (o, v) in out.iter_mut().zip(&input[y * len..(y + 1) * len]) {
+                *o += p * v;
             }
         }
     }
@@ -243,16 +282,10 @@ impl Dp {
         let v = &self.values[(h - 2) * self.joint..(h - 1) * self.joint];
         let mut len = self.joint / s;
         let last = self.arms - 1;
-        let row = inst.row(last, pulled(last), states[last]);
-        for i in 0..len {
-            scratch.a[i] = (0..s).map(|y| row[y] * v[y * len + i]).sum();
-        }
+        contract_top(v, inst.row(last, pulled(last), states[last]), &mut scratch.a[..len]);
         for j in (0..last).rev() {
-            let row = inst.row(j, pulled(j), states[j]);
             let next = len / s;
-            for i in 0..next {
-                scratch.b[i] = (0..s).map(|y| row[y] * scratch.a[y * next + i]).sum();
-            }
+            contract_top(&scratch.a[..len], inst.row(j, pulled(j), states[j]), &mut scratch.b[..next]);
             std::mem::swap(&mut scratch.a, &mut scratch.b);
             len = next;
         }

@@ -2,6 +2,7 @@
 //! most B arms to pull. All four know the instance (transition matrices and rewards); this family
 //! measures planning, not learning.
 
+use super::instance::{Instance, Tables};
 use super::oracle::Dp;
 use super::whittle::WhittleIndex;
 use crate::rng::{self, Stream};
@@ -21,6 +22,20 @@ pub enum Planner {
 }
 
 impl Planner {
+    /// The myopic planner of `inst`: gains ρ_j(x, pull) − ρ_j(x, rest).
+    pub fn myopic(inst: &Instance, tables: &Tables) -> Planner {
+        let s = inst.states;
+        let gain = (0..inst.arms * s)
+            .map(|i| tables.rho(s, i / s, i % s, true) - tables.rho(s, i / s, i % s, false))
+            .collect();
+        Planner::Myopic { states: s, gain }
+    }
+
+    /// The uniformly random planner of `inst` (B arms per step).
+    pub fn random(inst: &Instance) -> Planner {
+        Planner::Random { budget: inst.budget, order: (0..inst.arms).collect() }
+    }
+
     /// Fills `pulled` with this step's action and returns how many arms it pulls. `steps_left`
     /// counts this step (1 on an episode's last step); `joint` is the joint-state index (read by
     /// the optimal planner only).
