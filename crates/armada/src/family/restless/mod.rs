@@ -14,8 +14,8 @@
 //! **Regret.** V* is the best expected total reward from the start state over the run (the sum of
 //! its episodes' optima). The regret of a run is V* − Σ_t E[r_t | s_t, a_t]: the policy's term is
 //! exact given the states it visited, and its expectation is V^π, so the regret is an unbiased
-//! estimate of V* − V^π ≥ 0 (the per-step differences from E over the path form a martingale);
-//! a single run can dip below zero when the chains were kind to it. At a checkpoint t the
+//! estimate of V* − V^π ≥ 0 (its deviation from that is a sum of martingale differences); a
+//! single run can dip below zero when the chains were kind to it. At a checkpoint t the
 //! benchmark's part is Σ_{τ≤t} b_τ, with b_τ the optimal policy's expected reward at step τ from
 //! the start state (so the curve's benchmark is the optimal policy's own expected cumulative
 //! reward, and only the final value equals V*). The benchmark is one of:
