@@ -30,7 +30,7 @@ episode = 20
 [[policy]]
 name = "whittle"
 [[policy]]
-name = "myopic"
+name = "restless-myopic"
 [[policy]]
 name = "restless-random"
 [[policy]]
@@ -61,7 +61,7 @@ fn whittle_beats_myopic_beats_random_and_the_dp_policy_has_zero_regret() {
     let (_, _, summary) = standard();
     let env = "restless-random-k8-s4-b3";
     let [whittle, myopic, random, optimal] =
-        ["whittle", "myopic", "restless-random", "restless-optimal"].map(|p| row(summary, env, p));
+        ["whittle", "restless-myopic", "restless-random", "restless-optimal"].map(|p| row(summary, env, p));
     let ci = |r: &ResultRow| r.ci95_regret.unwrap();
     // The orderings hold with the confidence intervals apart. Here (measured): whittle 2.9 ± 8.8,
     // myopic 215.0 ± 6.7, random 614.1 ± 7.2, restless-optimal 0.9 ± 8.6. Reference runs (master
@@ -115,7 +115,7 @@ episode = 20
 [[policy]]
 name = "whittle"
 [[policy]]
-name = "myopic"
+name = "restless-myopic"
 [[policy]]
 name = "restless-optimal"
 "#;
@@ -130,9 +130,9 @@ fn myopic_grabs_the_small_reward_and_loses_the_exact_gap() {
     // optimal: pull arm 0 always: 0.1 + 0.1, then 10 + 0.1 for 19 steps = 192.1.
     // myopic: arm 1's gain 0.2 − 0.1 beats arm 0's 0.1 − 0.2, then 1 − 0.1 beats −0.1: it pulls
     // arm 1 for good: 0.2 + 0.2, then 1 + 0.2 for 19 steps = 23.2. Gap 168.9 per episode.
-    let v = measure(row(&summary, env, "myopic"), "benchmark-value");
+    let v = measure(row(&summary, env, "restless-myopic"), "benchmark-value");
     assert!((v - 2.0 * 192.1).abs() < 1e-9, "V* {v}");
-    let myopic = row(&summary, env, "myopic");
+    let myopic = row(&summary, env, "restless-myopic");
     assert!((myopic.mean_regret - 2.0 * 168.9).abs() < 1e-9, "myopic regret {}", myopic.mean_regret);
     assert_eq!(myopic.ci95_regret.map(|c| c < 1e-9), Some(true), "deterministic chains: no spread");
     // Only on an episode's last step (one step to go) is the myopic pull also optimal.
@@ -297,7 +297,7 @@ proptest! {
         let whittle = Arc::new(whittle_indices(&inst, &tables, 0.9));
         let mut planners = vec![
             ("whittle", Planner::Whittle { index: whittle }),
-            ("myopic", Planner::myopic(&inst, &tables)),
+            ("restless-myopic", Planner::myopic(&inst, &tables)),
             ("optimal", Planner::Optimal { dp: Arc::clone(&dp) }),
         ];
         for (name, planner) in planners.iter_mut() {
@@ -362,7 +362,7 @@ benchmark = "lagrangian"
 [[policy]]
 name = "whittle"
 [[policy]]
-name = "myopic"
+name = "restless-myopic"
 [[policy]]
 name = "restless-random"
 "#;
@@ -409,7 +409,7 @@ episode = 20
 [[policy]]
 name = "whittle"
 [[policy]]
-name = "myopic"
+name = "restless-myopic"
 [[policy]]
 name = "restless-random"
 "#;
@@ -417,7 +417,7 @@ name = "restless-random"
     assert!(exp.envs[0].regret_name().contains("Lagrangian"));
     let summary = summarize(&exp, &run_experiment(&exp, &|_| {}));
     let env = "restless-random-k20-s4-b5";
-    let [whittle, myopic, random] = ["whittle", "myopic", "restless-random"].map(|p| row(&summary, env, p));
+    let [whittle, myopic, random] = ["whittle", "restless-myopic", "restless-random"].map(|p| row(&summary, env, p));
     let ci = |r: &ResultRow| r.ci95_regret.unwrap();
     assert!(whittle.mean_regret + ci(whittle) < myopic.mean_regret - ci(myopic), "{whittle:?} {myopic:?}");
     assert!(myopic.mean_regret + ci(myopic) < random.mean_regret - ci(random), "{myopic:?} {random:?}");
@@ -426,16 +426,16 @@ name = "restless-random"
     assert_eq!(whittle.opt_frac, 1.0);
 
     // The DP policy cannot play here, and says why.
-    let refused = parse_spec(&text.replace("name = \"myopic\"", "name = \"restless-optimal\""), "x.toml").unwrap_err();
+    let refused = parse_spec(&text.replace("name = \"restless-myopic\"", "name = \"restless-optimal\""), "x.toml").unwrap_err();
     assert!(refused.message.contains("restless-optimal") && refused.message.contains("cap"), "{refused}");
 }
 
 #[test]
 fn classic_policies_are_refused_with_the_policies_to_use() {
-    let text = MYOPIC_FAILURE.replace("name = \"myopic\"", "name = \"ucb\"");
+    let text = MYOPIC_FAILURE.replace("name = \"restless-myopic\"", "name = \"ucb\"");
     let err = parse_spec(&text, "classic.toml").unwrap_err();
     assert_eq!(err.field, "policy[1]");
-    assert!(err.message.contains("whittle, myopic, restless-random or restless-optimal"), "{err}");
+    assert!(err.message.contains("whittle, restless-myopic, restless-random or restless-optimal"), "{err}");
 }
 
 #[test]
@@ -520,7 +520,7 @@ episode = 5
 name = "whittle"
 discount = 0.8
 [[policy]]
-name = "myopic"
+name = "restless-myopic"
 "#;
     let exp = parse_spec(text, "round.toml").unwrap();
     let again = parse_spec(&to_toml(&exp), "again.toml").unwrap();
@@ -559,7 +559,7 @@ fn results_do_not_depend_on_the_thread_count_or_the_run() {
 fn without_an_instance_seed_the_instance_follows_the_experiment_seed() {
     let text = |seed: u64| {
         format!(
-            "horizon = 20\nseeds = 2\nseed = {seed}\n[[env]]\nkind = \"restless\"\ninstance = \"random\"\narms = 4\nbudget = 2\nepisode = 10\n[[policy]]\nname = \"myopic\"\n"
+            "horizon = 20\nseeds = 2\nseed = {seed}\n[[env]]\nkind = \"restless\"\ninstance = \"random\"\narms = 4\nbudget = 2\nepisode = 10\n[[policy]]\nname = \"restless-myopic\"\n"
         )
     };
     let value = |seed: u64| {

@@ -36,7 +36,7 @@
 //!   `whittle` policy scores 1 by construction.
 //!
 //! Arms are ranked (for the pull shares) by that reference index at their start state, largest
-//! first. Policies ([`Planner`]): `whittle`, `myopic`, `restless-random`, `restless-optimal`
+//! first. Policies ([`Planner`]): `whittle`, `restless-myopic`, `restless-random`, `restless-optimal`
 //! (only with the dp benchmark). Classic one-arm policies cannot play: the action is a set.
 //! Measures: `pulls-per-step` and `benchmark-value` (V* or the bound, over the whole run) for
 //! every policy; `non-indexable-arms` for `whittle` (arms failing the indexability check).
@@ -78,8 +78,8 @@ pub const POLICIES: &[PolicyDef] = &[
         }],
     },
     PolicyDef {
-        name: "myopic",
-        algorithm: "myopic",
+        name: "restless-myopic",
+        algorithm: "restless-myopic",
         contextual: false,
         summary: "pull the (up to) B arms with the largest positive immediate gain of acting, \
                   E[r(next state) | pull] - E[r(next state) | rest]",
@@ -685,7 +685,7 @@ impl FamilyEnv for Restless {
             Some(k) => Err(format!("{} plays {k} environments only", policy.name)),
             None => Err(format!(
                 "{} picks one arm per step, but a restless environment pulls a set of up to {} arms each step: use \
-                 whittle, myopic, restless-random or restless-optimal",
+                 whittle, restless-myopic, restless-random or restless-optimal",
                 policy.name, self.budget
             )),
         }
@@ -697,7 +697,7 @@ impl FamilyEnv for Restless {
         let inst = &model.instance;
         let mut planner = match policy.def.algorithm {
             "whittle" => Planner::Whittle { index: model.whittle(policy.float("discount")) },
-            "myopic" => Planner::myopic(inst, &model.tables),
+            "restless-myopic" => Planner::myopic(inst, &model.tables),
             "restless-random" => Planner::random(inst),
             "restless-optimal" => Planner::Optimal {
                 dp: curves.dp.clone().expect("accepts() admits restless-optimal only with the dp benchmark"),
