@@ -19,23 +19,26 @@
 //!   and adds at most about Δn + Δs samples of delay.
 //! * **Threshold.** `theory`: β(n, δ) = 2𝒯(ln(3n√n/δ)/2) + 6 ln(1 + ln n), under which the
 //!   probability of any false alarm on i.i.d. data in [0, 1] is at most δ (the paper's
-//!   Lemma 2 / thesis Lemma 6.1). 𝒯 (Kaufmann & Koolen, "Mixture martingales revisited") has no
+//!   false-alarm lemma). 𝒯 (Kaufmann & Koolen, "Mixture martingales revisited") has no
 //!   closed form; it is replaced by its approximation 𝒯(x) ≈ x + 4 ln(1 + x + √(2x)), stated for
 //!   x ≥ 5. Computed against the exact 𝒯 (see the tests), the approximation is below it by at
-//!   most 1.4 on [5, 15] and above it beyond, so β is within about 3 of the exact value. The
-//!   smallest x reached here is ln(3/δ)/2 + (3/4) ln n ≥ 5 once n ≥ 8 for δ ≤ 1/10; at smaller
-//!   n no split can reach β anyway (G ≤ n ln 2 < 6 ≤ β). `simple`: β(n, δ) = ln(3n√n/δ), the
-//!   leading term the authors recommend in practice (no false-alarm guarantee).
-//! * **Restarts.** `global` (the variant the paper's main regret bound is for): an alarm on
-//!   any arm forgets every arm. `local`: only the arm that raised the alarm; the authors found
-//!   it better in their experiments.
+//!   most 1.34 on [5, 15] and above it beyond (by 0.8 at x = 30, 2.0 at x = 100), so β is within
+//!   2.7 of its exact value up to x = 30 (n ≈ 10¹⁵ at δ = 10⁻³). Here x = ln(3n√n/δ)/2, which
+//!   is at least 5 once n ≥ 18 when δ ≤ 0.01 (the default δ = 1/√T for T ≥ 10⁴); below that n
+//!   no split can reach β anyway, since G ≤ n ln 2 < 20.3 ≤ 2𝒯(ln(3/δ)/2) ≤ β for n ≤ 29. With
+//!   a larger δ the approximation also serves some x < 5, where it is below 𝒯 (by 3.9 at
+//!   x = 0.5). `simple`: β(n, δ) = ln(3n√n/δ), the leading term the authors recommend in
+//!   practice (no false-alarm guarantee).
+//! * **Restarts.** `global` (the default): an alarm on any arm forgets every arm. `local`: only
+//!   the arm that raised the alarm. The paper bounds the regret of both; the authors found
+//!   local restarts better in their experiments, and here they were not (docs/nonstationary.md).
 //! * **Tuning** (the paper's corollaries, with A the number of arms and T the horizon): with an
 //!   unknown number of change points, α_k = α0 √(k A ln T / T) during the k-th episode (after
 //!   k − 1 restarts), so exploration grows with the changes found, and δ = 1/√T; with a known
 //!   number Υ, α = α0 √(Υ A ln T / T) and δ = 1/√(ΥT). α and δ can also be given directly.
 //!   The theory takes α0 = 1; the default is α0 = 0.1. Forced exploration costs about αT times
-//!   the average gap, which at α0 = 1 was most of the regret in our runs (345 of the total on a
-//!   stationary 3-arm instance at T = 10⁵ where kl-UCB pays 45), and the authors' own
+//!   the average gap, which at α0 = 1 was most of the regret in our runs (346 on a stationary
+//!   3-arm world at T = 10⁵ where kl-UCB pays 42), and the authors' own
 //!   experiments scale it down too (SMPyBandits' `configuration_nonstationary.py` uses
 //!   0.05 √(Υ ln T / T)). α0 = 0.1 had lower regret than α0 = 1 on every instance we measured,
 //!   including one where only a suboptimal arm changes (docs/nonstationary.md).
