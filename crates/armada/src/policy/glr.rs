@@ -45,8 +45,10 @@
 //!
 //! Rewards are clipped to [0, 1]: kl-UCB and the Bernoulli GLR assume bounded rewards.
 //!
-//! Cost: the test stores, for each arm, the prefix sums at the grid points only
-//! (amortised `Vec` growth, no other allocation), and screens each split with the chi-square
+//! Cost: the test stores, for each arm, the prefix sums at the grid points only, in blocks of
+//! 64 from a pool sized when the policy is built (at most T/Δs sums are live at once, plus one
+//! partial block per arm; the pool is capped at 2²² sums and grows beyond), so a run makes no
+//! allocation per step. It screens each split with the chi-square
 //! bound kl(p, q) ≤ (p − q)²/(q(1 − q)), which gives G(s) ≤ n d² / (s (n − s) S (n − S)) with
 //! S the sum of all n samples, a the sum of the first s and d = a n − S s: a few multiplications
 //! per split, and the two logarithms of kl only for the splits the bound cannot rule out. The
@@ -138,6 +140,88 @@ pub fn glr_threshold(n: u64, delta: f64, kind: GlrThreshold) -> f64 {
     }
 }
 
+/// Sums per pool block.
+const BLOCK: usize = 64;
+/// End of an arm's block list.
+const NONE: u32 = u32::MAX;
+/// The pool is sized for at most this many sums up front (32 MiB).
+const POOL_CAP: usize = 1 << 22;
+
+/// Each arm's prefix sums at the grid points, in blocks of [`BLOCK`] chained per arm, from a
+/// pool allocated up front: the sums since every arm's restart count at most T/Δs in all.
+struct Grid {
+    data: Vec<f64>,
+    /// The next block of the same arm.
+    next: Vec<u32>,
+    free: Vec<u32>,
+    head: Vec<u32>,
+    tail: Vec<u32>,
+    len: Vec<usize>,
+}
+
+impl Grid {
+    fn new(arms: usize, horizon: u64, step: u64) -> Self {
+        let sums = ((horizon / step) as usize).min(POOL_CAP);
+        let blocks = sums / BLOCK + arms + 1;
+        Grid {
+            data: vec![0.0; blocks * BLOCK],
+            next: vec![NONE; blocks],
+            free: (0..blocks as u32).rev().collect(),
+            head: vec![NONE; arms],
+            tail: vec![NONE; arms],
+            len: vec![0; arms],
+        }
+    }
+
+    fn push(&mut self, arm: usize, value: f64) {
+        let i = self.len[arm] % BLOCK;
+        if i == 0 {
+            let b = self.free.pop().unwrap_or_else(|| {
+                // Past the horizon the pool was sized for: grow it.
+                self.next.push(NONE);
+                self.data.resize(self.data.len() + BLOCK, 0.0);
+                (self.next.len() - 1) as u32
+            });
+            self.next[b as usize] = NONE;
+            if self.len[arm] == 0 {
+                self.head[arm] = b;
+            } else {
+                self.next[self.tail[arm] as usize] = b;
+            }
+            self.tail[arm] = b;
+        }
+        self.data[self.tail[arm] as usize * BLOCK + i] = value;
+        self.len[arm] += 1;
+    }
+
+    fn clear(&mut self, arm: usize) {
+        if self.len[arm] > 0 {
+            let mut b = self.head[arm];
+            while b != NONE {
+                self.free.push(b);
+                b = self.next[b as usize];
+            }
+        }
+        self.len[arm] = 0;
+    }
+
+    /// The first `m` sums of `arm`, block by block.
+    fn blocks(&self, arm: usize, m: usize) -> impl Iterator<Item = &[f64]> {
+        let mut b = self.head[arm];
+        let mut left = m.min(self.len[arm]);
+        std::iter::from_fn(move || {
+            if left == 0 {
+                return None;
+            }
+            let take = left.min(BLOCK);
+            let block = &self.data[b as usize * BLOCK..][..take];
+            left -= take;
+            b = self.next[b as usize];
+            Some(block)
+        })
+    }
+}
+
 /// GLR-klUCB.
 pub struct GlrKlUcb {
     restart: GlrRestart,
@@ -164,8 +248,9 @@ pub struct GlrKlUcb {
     means: Vec<f64>,
     /// Per-arm constants of kl-UCB's Bernoulli index solver.
     kl: Vec<KlArm>,
-    /// For each arm, the sums of its first Δs, 2Δs, … samples since its last restart.
-    prefix: Vec<Vec<f64>>,
+    /// For each arm, the sums of its first Δs, 2Δs, … samples since its last restart (boxed:
+    /// it is touched once per test, and keeps `AnyPolicy` small).
+    grid: Box<Grid>,
     /// Scratch: index bounds, then exact indices.
     bounds: Vec<f64>,
     restarts: u64,
@@ -200,7 +285,7 @@ impl GlrKlUcb {
             sums: vec![0.0; k],
             means: vec![0.0; k],
             kl: vec![KlArm::new(0.0); k],
-            prefix: vec![Vec::new(); k],
+            grid: Box::new(Grid::new(k, info.horizon, cfg.split_every.max(1))),
             bounds: vec![0.0; k],
             restarts: 0,
             last_alarm: None,
@@ -270,31 +355,39 @@ impl GlrKlUcb {
             s * kl_bernoulli(a / s, mu) + (n - s) * kl_bernoulli((total - a) / (n - s), mu) >= beta
         };
         // The grid splits below n: s = (j + 1) Δs for j < m.
-        let m = self.prefix[arm].len().min(((self.counts[arm] - 1) / self.split_every) as usize);
-        let prefix = &self.prefix[arm][..m];
+        let m = ((self.counts[arm] - 1) / self.split_every) as usize;
         // Screen eight splits at a time without branching, which the compiler vectorises; the
-        // exact statistic only for a block where some split passes.
+        // exact statistic only for a chunk where some split passes.
         const LANES: usize = 8;
         let offsets: [f64; LANES] = std::array::from_fn(|i| i as f64 * step);
-        let (blocks, rest) = prefix.as_chunks::<LANES>();
-        for (b, block) in blocks.iter().enumerate() {
-            let s0 = (b * LANES + 1) as f64 * step;
-            let mut pass = false;
-            for i in 0..LANES {
-                let s = s0 + offsets[i];
-                let d = block[i] * n - total * s;
-                pass |= d * d >= screen * s * (n - s);
+        let mut first = 0;
+        for block in self.grid.blocks(arm, m) {
+            let (chunks, rest) = block.as_chunks::<LANES>();
+            for (c, chunk) in chunks.iter().enumerate() {
+                let j0 = first + c * LANES;
+                let s0 = (j0 + 1) as f64 * step;
+                let mut pass = false;
+                for i in 0..LANES {
+                    let s = s0 + offsets[i];
+                    let d = chunk[i] * n - total * s;
+                    pass |= d * d >= screen * s * (n - s);
+                }
+                if pass && chunk.iter().enumerate().any(|(i, &a)| exact(j0 + i, a)) {
+                    return true;
+                }
             }
-            if pass && block.iter().enumerate().any(|(i, &a)| exact(b * LANES + i, a)) {
+            let j0 = first + chunks.len() * LANES;
+            let hit = rest.iter().enumerate().any(|(i, &a)| {
+                let s = (j0 + i + 1) as f64 * step;
+                let d = a * n - total * s;
+                d * d >= screen * s * (n - s) && exact(j0 + i, a)
+            });
+            if hit {
                 return true;
             }
+            first += block.len();
         }
-        let first = blocks.len() * LANES;
-        rest.iter().enumerate().any(|(i, &a)| {
-            let s = (first + i + 1) as f64 * step;
-            let d = a * n - total * s;
-            d * d >= screen * s * (n - s) && exact(first + i, a)
-        })
+        false
     }
 
     fn reset_arm(&mut self, arm: usize) {
@@ -302,7 +395,7 @@ impl GlrKlUcb {
         self.sums[arm] = 0.0;
         self.means[arm] = 0.0;
         self.kl[arm] = KlArm::new(0.0);
-        self.prefix[arm].clear();
+        self.grid.clear(arm);
         self.since[arm] = self.t;
     }
 
@@ -379,7 +472,7 @@ impl Policy for GlrKlUcb {
         self.means[arm] = (self.sums[arm] / n as f64).clamp(0.0, 1.0);
         self.kl[arm] = KlArm::new(self.means[arm]);
         if n.is_multiple_of(self.split_every) {
-            self.prefix[arm].push(self.sums[arm]);
+            self.grid.push(arm, self.sums[arm]);
         }
         if n.is_multiple_of(self.check_every) && self.detect(arm) {
             self.alarm(arm);
@@ -501,6 +594,32 @@ mod tests {
         let expect = 2.0 * (lead / 2.0 + 4.0 * (1.0 + lead / 2.0 + lead.sqrt()).ln()) + 6.0 * (1.0 + 1000f64.ln()).ln();
         assert!((beta - expect).abs() < 1e-12 && (beta - 49.02).abs() < 0.01, "{beta}");
         assert!((glr_threshold(1000, 0.01, GlrThreshold::Simple) - lead).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_block_pool_keeps_each_arms_sums_in_order() {
+        // A pool sized for 2 sums (one block per arm plus one), then pushed far beyond it,
+        // with clears in between: every arm must read back exactly what a Vec would hold.
+        let mut grid = Grid::new(3, 20, 10);
+        let mut model = vec![Vec::new(); 3];
+        let mut rng = rng::stream(7, Role::Policy, &["glr-grid"], 0);
+        for step in 0..5000 {
+            let arm = rng::index(&mut rng, 3);
+            if rng::uniform(&mut rng) < 0.002 {
+                grid.clear(arm);
+                model[arm].clear();
+            } else {
+                grid.push(arm, step as f64);
+                model[arm].push(step as f64);
+            }
+            let m = model[arm].len();
+            let read: Vec<f64> = grid.blocks(arm, m).flatten().copied().collect();
+            assert_eq!(read, model[arm], "step {step}");
+            assert_eq!(grid.blocks(arm, m / 2).flatten().count(), m / 2);
+        }
+        // Freed blocks are reused: the pool holds no more blocks than the live sums need.
+        let live: usize = model.iter().map(|v| v.len().div_ceil(BLOCK)).sum();
+        assert_eq!(grid.next.len() - grid.free.len(), live);
     }
 
     #[test]
