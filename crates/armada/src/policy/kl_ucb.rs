@@ -42,7 +42,7 @@ const TOP: f64 = 1.0 - KL_EPS;
 const SOLVE_TOL: f64 = 1e-12;
 /// An arm is pruned only if its upper bound is below the best exact index by this margin, far
 /// above the solver's error, so rounding cannot prune a maximal arm.
-const PRUNE_MARGIN: f64 = 1e-9;
+pub(crate) const PRUNE_MARGIN: f64 = 1e-9;
 
 /// The Bernoulli Kullback–Leibler divergence KL(Ber(p) ‖ Ber(q)), with 0·ln 0 = 0.
 ///
@@ -64,7 +64,7 @@ pub fn kl_bernoulli(p: f64, q: f64) -> f64 {
 /// A valid upper bound on max{q ≥ p : KL(p, q) ≤ d}: the smaller of Pinsker's bound
 /// p + √(d/2) and the bound p + d + √(d² + 2pd) from KL(p, q) ≥ (q − p)²/(2q) for q ≥ p.
 #[inline]
-fn kl_index_bound(p: f64, d: f64) -> f64 {
+pub(crate) fn kl_index_bound(p: f64, d: f64) -> f64 {
     let pinsker = p + (0.5 * d).sqrt();
     let chi2 = p + d + (d * d + 2.0 * p * d).sqrt();
     pinsker.min(chi2).min(1.0)
@@ -95,7 +95,7 @@ fn u_of_q(q: f64) -> f64 {
 
 /// The constants of one arm's Bernoulli index that depend on its mean only.
 #[derive(Clone, Copy, Debug)]
-struct KlArm {
+pub(crate) struct KlArm {
     /// The mean, clipped to [0, 1].
     p: f64,
     /// p ln p + (1 − p) ln(1 − p).
@@ -108,7 +108,7 @@ struct KlArm {
 }
 
 impl KlArm {
-    fn new(mean: f64) -> Self {
+    pub(crate) fn new(mean: f64) -> Self {
         let p = if mean.is_nan() { 0.0 } else { mean.clamp(0.0, 1.0) };
         let u_p = -(-p).ln_1p();
         // (1 − p) ln(1 − p) = −(1 − p) u_p, which is 0 at p = 1 (where u_p = ∞) by 0·ln 0 = 0.
@@ -133,7 +133,7 @@ impl KlArm {
     /// then to bisection whenever a step would leave the bracket [lo, hi] (h(lo) ≤ 0 < h(hi)) or
     /// progress slowly (the "rtsafe" safeguard). It stops once a step moves u by at most 1e-12,
     /// so both q (|dq| = e^{−u}|du|) and KL (|dKL| ≤ |du|) are within about 1e-12.
-    fn index(&self, d: f64) -> (f64, f64) {
+    pub(crate) fn index(&self, d: f64) -> (f64, f64) {
         let p = self.p;
         if d.is_nan() || d <= 0.0 || p >= 1.0 {
             return (p, f64::INFINITY);
