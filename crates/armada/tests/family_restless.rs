@@ -426,7 +426,8 @@ name = "restless-random"
     assert_eq!(whittle.opt_frac, 1.0);
 
     // The DP policy cannot play here, and says why.
-    let refused = parse_spec(&text.replace("name = \"restless-myopic\"", "name = \"restless-optimal\""), "x.toml").unwrap_err();
+    let refused =
+        parse_spec(&text.replace("name = \"restless-myopic\"", "name = \"restless-optimal\""), "x.toml").unwrap_err();
     assert!(refused.message.contains("restless-optimal") && refused.message.contains("cap"), "{refused}");
 }
 
