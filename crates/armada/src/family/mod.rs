@@ -378,8 +378,7 @@ impl Tracker {
         }
     }
 
-    /// Records a checkpoint at the current step (also used when a run stops early: the
-    /// remaining checkpoints repeat the final values).
+    /// Records the checkpoint due at the current step.
     fn checkpoint(&mut self) {
         let tf = self.t.max(1) as f64;
         let min_n = self.counts.iter().copied().min().unwrap_or(0);
@@ -390,20 +389,25 @@ impl Tracker {
     }
 
     /// The outcome, arms ranked by `rank` (best first). If the run stopped before the horizon
-    /// (a budget ran out), `remaining_benchmark` is the benchmark's expected reward over the
-    /// steps not played, added to the regret of the checkpoints not reached.
+    /// (a budget ran out), the steps not played earn nothing while the benchmark keeps earning
+    /// `benchmark_per_step` each: the checkpoints not reached record that growing regret, and
+    /// MinFrac/OptFrac keep their values at the stop.
     pub fn finish(
         mut self,
         rank: &[usize],
         checkpoints: &[u64],
-        remaining_benchmark: f64,
+        benchmark_per_step: f64,
         measures: Vec<Measure>,
     ) -> Outcome {
-        if self.next < checkpoints.len() {
-            self.benchmark += remaining_benchmark;
-            while self.next < checkpoints.len() {
-                self.checkpoint();
-            }
+        let stopped = self.t;
+        let tf = stopped.max(1) as f64;
+        let min_n = self.counts.iter().copied().min().unwrap_or(0);
+        let at_stop = (self.counts.len() as f64 * min_n as f64 / tf, self.optimal as f64 / tf);
+        for &c in &checkpoints[self.next.min(checkpoints.len())..] {
+            let owed = benchmark_per_step * (c - stopped.min(c)) as f64;
+            self.regret.push(self.benchmark + owed - self.collected);
+            self.min_frac.push(at_stop.0);
+            self.opt_frac.push(at_stop.1);
         }
         Outcome {
             pulls_by_rank: rank.iter().map(|&a| self.counts[a]).collect(),
@@ -413,5 +417,52 @@ impl Tracker {
             opt_frac: self.opt_frac,
             measures,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::POLICIES;
+
+    #[test]
+    fn policy_names_are_unique_across_the_registry_and_every_family() {
+        let all: Vec<&PolicyDef> = POLICIES.iter().chain(KINDS.iter().flat_map(|k| k.policies)).collect();
+        for (i, d) in all.iter().enumerate() {
+            assert!(all[i + 1..].iter().all(|e| e.name != d.name), "two policies are named {}", d.name);
+            assert_eq!(crate::policy::find_policy(d.name).map(|f| f.name), Some(d.name));
+        }
+        for k in KINDS {
+            assert_eq!(find_kind(k.kind).map(|f| f.kind), Some(k.kind));
+            for p in k.policies {
+                assert_eq!(family_of_policy(p), Some(k.kind), "{}", p.name);
+                assert!(!p.contextual, "{} is a family policy marked contextual", p.name);
+            }
+        }
+    }
+
+    #[test]
+    fn classic_policies_are_accepted_unless_they_need_a_context_or_every_reward() {
+        let find = |n: &str| crate::policy::find_policy(n).unwrap();
+        assert!(accept_own_and_classic("tallying", find("ucb1")).is_ok());
+        assert!(accept_own_and_classic("tallying", find("block-se")).is_ok());
+        assert!(accept_own_and_classic("tallying", find("linucb")).unwrap_err().contains("context"));
+        assert!(accept_own_and_classic("tallying", find("hedge")).unwrap_err().contains("every arm"));
+        assert!(accept_own_and_classic("tallying", find("zooming")).unwrap_err().contains("lipschitz"));
+    }
+
+    #[test]
+    fn tracker_fills_unreached_checkpoints_with_the_remaining_benchmark() {
+        let cps = [1, 2, 4, 8];
+        let mut t = Tracker::new(2, cps.len());
+        for _ in 0..3 {
+            t.step(0, 0.5, 1.0, 1.0, false, &cps);
+        }
+        // Stopped after 3 of 8 steps: the benchmark earns 1.0 per step on, the policy nothing.
+        let out = t.finish(&[0, 1], &cps, 1.0, Vec::new());
+        assert_eq!(out.regret, vec![0.5, 1.0, 2.5, 6.5]);
+        assert_eq!(out.opt_frac, vec![0.0; 4]);
+        assert_eq!(out.pulls_by_rank, vec![3, 0]);
+        assert_eq!(out.reward, 3.0);
     }
 }

@@ -91,6 +91,23 @@ pub trait Policy {
     }
 }
 
+/// A boxed policy is the policy (for large ones kept out of line in [`AnyPolicy`]).
+impl<P: Policy> Policy for Box<P> {
+    const FULL_INFORMATION: bool = P::FULL_INFORMATION;
+    #[inline(always)]
+    fn select(&mut self, rng: &mut Stream) -> usize {
+        (**self).select(rng)
+    }
+    #[inline(always)]
+    fn update(&mut self, arm: usize, reward: f64, rng: &mut Stream) {
+        (**self).update(arm, reward, rng)
+    }
+    #[inline(always)]
+    fn update_all(&mut self, arm: usize, rewards: &[f64], rng: &mut Stream) {
+        (**self).update_all(arm, rewards, rng)
+    }
+}
+
 /// A generic operation over any concrete policy type; [`AnyPolicy::visit`] calls it with the
 /// concrete type, so the operation is monomorphized per policy.
 pub trait PolicyVisitor {
@@ -150,7 +167,8 @@ any_policy! {
     DiscountedUcb(DiscountedUcb),
     DiscountedThompson(DiscountedThompson),
     CusumUcb(CusumUcb),
-    GlrKlUcb(GlrKlUcb),
+    // Boxed: its settings and sample pool would make every AnyPolicy twice as large.
+    GlrKlUcb(Box<GlrKlUcb>),
 }
 
 /// A policy in the registry.
@@ -880,7 +898,7 @@ impl PolicySpec {
             "discounted-thompson" => {
                 AnyPolicy::DiscountedThompson(DiscountedThompson::new(info, self.float_or_auto("gamma")))
             }
-            "glr-klucb" => AnyPolicy::GlrKlUcb(GlrKlUcb::new(
+            "glr-klucb" => AnyPolicy::GlrKlUcb(Box::new(GlrKlUcb::new(
                 info,
                 GlrConfig {
                     restart: if self.choice("restart") == "local" { GlrRestart::Local } else { GlrRestart::Global },
@@ -902,7 +920,7 @@ impl PolicySpec {
                     split_every: self.count_or_auto("split_every").unwrap_or(10),
                     c: self.float("c"),
                 },
-            )),
+            ))),
             other if self.def.contextual => unreachable!("{other} needs a context; the spec checks this"),
             other => unreachable!("policy registry names an unknown algorithm {other}"),
         }
