@@ -197,6 +197,9 @@ pub struct EnvInfo {
     /// structured family's oracle).
     #[serde(default)]
     pub regret: String,
+    /// Whether every seed index plays the same instance (only the noise differs).
+    #[serde(default)]
+    pub same_instance: bool,
     /// Whether the environment shows a context before each decision (regret is then measured
     /// against the best arm in each step's context).
     #[serde(default)]
@@ -252,6 +255,7 @@ pub fn summarize(exp: &Experiment, records: &[RunRecord]) -> Summary {
             horizon,
             reward: env.reward_name(),
             regret: env.regret_name(),
+            same_instance: fixed,
             contextual: env.is_contextual(),
             nonstationary: env.is_nonstationary(),
             means,

@@ -242,7 +242,7 @@ fn bad_specs_name_the_key() {
         ("rewards = [0.9, 0.5]\ncosts = [[1.0], [-0.1]]\nbudgets = [100]", "env[0].costs[1][0]", "[0, 1]"),
         ("rewards = [0.9, 0.5]\ncosts = [[1.0], [1e-7]]\nbudgets = [100]", "env[0].costs[1][0]", "write 0"),
         ("rewards = [0.9, 0.5]\ncosts = [[1.0], [\"x\"]]\nbudgets = [100]", "env[0].costs[1][0]", "number"),
-        ("rewards = [0.9, 0.5]\ncosts = [[1.0], [0.1]]\nbudgets = [0]", "env[0].budgets[0]", "(0,"),
+        ("rewards = [0.9, 0.5]\ncosts = [[1.0], [0.1]]\nbudgets = [0]", "env[0].budgets[0]", "[0.0001,"),
         ("rewards = [0.9, 0.5]\ncosts = [[1.0], [0.1]]\nbudgets = []", "env[0].budgets", "1 to 16"),
         (&format!("{good}\nconsumption = \"random\""), "env[0].consumption", "deterministic, bernoulli"),
         (&format!("{good}\nnull_arm = 1"), "env[0].null_arm", "true or false"),

@@ -523,3 +523,13 @@ fn example_headline() {
         );
     }
 }
+
+#[test]
+fn a_mesh_too_fine_to_scan_is_refused_when_the_spec_is_read() {
+    let text = "horizon = 100000000\n[[env]]\nkind = \"lipschitz\"\npeak = 0.3\n[[policy]]\nname = \"uniform-mesh\"\narms = 5000000\n";
+    let err = parse_spec(text, "t").unwrap_err();
+    assert_eq!(err.field, "policy[0]");
+    assert!(err.message.contains("arms"), "{err}");
+    // The automatic mesh at this horizon (about 1000 points) is fine.
+    parse_spec(&text.replace("arms = 5000000\n", ""), "t").unwrap();
+}

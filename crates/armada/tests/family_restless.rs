@@ -602,3 +602,15 @@ fn example_table() {
         );
     }
 }
+
+#[test]
+fn a_lagrangian_bound_too_costly_for_the_horizon_is_refused_when_the_spec_is_read() {
+    // 200 arms × 10^6 steps (no episodes) × 4² states ≈ 3.2e9 per subsidy, above the 2^28 cap.
+    let text = "horizon = 1000000\n[[env]]\nkind = \"restless\"\ninstance = \"random\"\narms = 200\nbudget = 5\n\
+                [[policy]]\nname = \"whittle\"\n";
+    let err = parse_spec(text, "t").unwrap_err();
+    assert_eq!(err.field, "policy[0]");
+    assert!(err.message.contains("episode"), "{err}");
+    // Episodes of 20 steps make it cheap.
+    parse_spec(&text.replace("budget = 5", "budget = 5\nepisode = 20"), "t").unwrap();
+}

@@ -387,9 +387,10 @@ pub fn html(data: &ReportData, figs: &[Figure]) -> String {
             e.arms,
             e.horizon,
             escape(&e.reward),
-            match &e.means {
-                Some(m) => format!("means {}", escape(&format!("{m:?}"))),
-                None => "a fresh instance per seed".into(),
+            match (&e.means, e.same_instance) {
+                (Some(m), _) => format!("means {}", escape(&format!("{m:?}"))),
+                (None, true) => "the same instance for every seed".into(),
+                (None, false) => "a fresh instance per seed".into(),
             },
             e.mean_min_gap.map_or(String::new(), |g| format!("; mean smallest gap Δmin = {g:.4}")),
             escape(if e.regret.is_empty() { armada::env::CLASSIC_REGRET } else { &e.regret }),
@@ -412,6 +413,7 @@ pub fn html(data: &ReportData, figs: &[Figure]) -> String {
                 Some(m) => escape(&format!("{m:?}")),
                 None if e.contextual => "depend on the context".into(),
                 None if e.nonstationary => "change over time (see the identity)".into(),
+                None if e.same_instance => "structured: see the identity and the regret notion".into(),
                 None => "per seed".into(),
             },
             e.means.as_ref().map_or_else(

@@ -304,7 +304,7 @@ impl EnvSpec {
             EnvKind::Linear(_) => self.instance_seed.is_some(),
             EnvKind::MovieLens(_) | EnvKind::Piecewise(_) | EnvKind::Drifting(_) => true,
             // A family draws (or not) its own instances; its table says how.
-            EnvKind::Family(_) => false,
+            EnvKind::Family(f) => f.0.same_instance(),
             _ => {
                 self.instance_seed.is_some()
                     || (!self.shuffle && !matches!(self.kind, EnvKind::Preset { preset, .. } if !preset.is_bernoulli()))

@@ -216,7 +216,7 @@ pub struct LpOptimum {
 impl Knapsack {
     /// A validated instance: `rewards` (one mean in [0, 1] per arm, at least one positive),
     /// `costs` (one row per arm, one mean in [0, 1] per resource, each 0 or at least
-    /// [`MIN_COST`]), `budgets` (one per resource, in (0, [`MAX_BUDGET`]]). Errors name the key.
+    /// [`MIN_COST`]), `budgets` (one per resource, in [[`MIN_COST`], [`MAX_BUDGET`]]). Errors name the key.
     pub fn new(
         rewards: Vec<f64>,
         costs: Vec<Vec<f64>>,
@@ -247,10 +247,11 @@ impl Knapsack {
             ));
         }
         for (i, &b) in budgets.iter().enumerate() {
-            if !(b > 0.0 && b <= MAX_BUDGET) {
+            // Below MIN_COST no pull could fit, and T/B would overflow LagrangeBwK's payoff.
+            if !(MIN_COST..=MAX_BUDGET).contains(&b) {
                 return Err(FieldError::new(
                     format!("budgets[{i}]"),
-                    format!("must be in (0, {MAX_BUDGET:e}], got {b}"),
+                    format!("must be in [{MIN_COST}, {MAX_BUDGET:e}], got {b}"),
                 ));
             }
         }

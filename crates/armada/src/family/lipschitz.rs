@@ -49,7 +49,7 @@ pub const GAP_TOLERANCE: f64 = 1e-9;
 
 const LIPSCHITZ: ParamDef = ParamDef {
     name: "lipschitz",
-    kind: ParamKind::Float { min: 0.0, max: f64::INFINITY, min_open: true },
+    kind: ParamKind::Float { min: 0.0, max: 1e6, min_open: true },
     default: ParamValue::Float(1.0),
     doc: "the Lipschitz constant L the policy assumes (it is not told the landscape's slope)",
 };
@@ -281,6 +281,9 @@ pub struct Step {
     /// Regret so far, this step included.
     pub regret: f64,
 }
+
+/// Most mesh points `uniform-mesh` may use (checked when the spec is read).
+pub const MAX_MESH_ARMS: u64 = 1 << 20;
 
 /// The mesh size of `uniform-mesh` with `arms = "auto"`: ⌈1/ε⌉ with ε = (L²T / ln T)^(−1/3),
 /// the ε that balances the discretisation error εLT against UCB1's √(KT ln T) on K = 1/ε arms
@@ -564,6 +567,25 @@ impl FamilyEnv for LipschitzEnv {
             t.insert("second_peak".into(), Value::Float(at));
             t.insert("second_top".into(), Value::Float(height));
         }
+    }
+
+    fn same_instance(&self) -> bool {
+        matches!(self.peak, Peak::At(_))
+    }
+
+    fn check_run(&self, policy: &PolicySpec, horizon: u64) -> Result<(), String> {
+        if policy.def.name != "uniform-mesh" {
+            return Ok(());
+        }
+        // UCB1 keeps 32 bytes per mesh point and scans them all every step.
+        let arms = policy.count_or_auto("arms").unwrap_or_else(|| auto_mesh_size(policy.float("lipschitz"), horizon));
+        if arms.min(horizon) > MAX_MESH_ARMS {
+            return Err(format!(
+                "a mesh of {arms} points is above the cap {MAX_MESH_ARMS} (UCB1 scans every point each step); set \
+                 `arms` lower or a smaller `lipschitz`"
+            ));
+        }
+        Ok(())
     }
 
     fn accepts(&self, policy: &PolicyDef) -> Result<(), String> {

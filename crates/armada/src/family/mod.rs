@@ -51,6 +51,11 @@ pub trait FamilyEnv: Send + Sync + fmt::Debug {
     fn write_toml(&self, t: &mut Table);
     /// Whether `policy` may play on this environment; the error says why not and what to use.
     fn accepts(&self, policy: &PolicyDef) -> Result<(), String>;
+    /// Whether every seed index plays the same instance (only the noise differs). Families
+    /// that draw an instance per seed index (e.g. a random peak) say false.
+    fn same_instance(&self) -> bool {
+        true
+    }
     /// Checks, when the spec is read, what depends on the policy or the horizon together with
     /// the environment (an exact oracle whose cost grows with the horizon, a policy parameter
     /// too large for this instance). The error says what to change.
@@ -140,7 +145,7 @@ impl PartialEq for Family {
 /// A family's entry in the kind registry: its spec word, its keys, and its parser.
 pub struct FamilyKind {
     pub kind: &'static str,
-    /// Keys the family's `[[env]]` table may have besides name, kind, horizon and scenario.
+    /// Keys the family's `[[env]]` table may have besides name, kind and horizon.
     pub keys: &'static [&'static str],
     pub parse: fn(&Fields) -> Result<Arc<dyn FamilyEnv>, FieldError>,
     /// The family's own policies.

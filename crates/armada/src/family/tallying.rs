@@ -16,8 +16,9 @@
 //!   environment value, so every seed and policy reuses it. One DP step costs about 3·K^m
 //!   operations; the whole DP takes 2 sweeps of T steps while `T × K^m ≤ 2^22`, and one more per
 //!   checkpoint level beyond (the optimal sequence is then rebuilt from value vectors saved at
-//!   intervals, so memory stays bounded whatever T). The parser refuses windows with
-//!   K^(m+1) > 2^20 transitions.
+//!   intervals, so the DP's tables stay bounded whatever T; the plan itself keeps an action
+//!   and a loss per step). The parser refuses windows with K^(m+1) > 2^20 transitions, and the
+//!   spec check refuses K^m × T > 2^32 and horizons above 2^26 steps.
 //! - **reo-arm**: under Repeated Exposure Optimality (some arm a* with f_{a*}(W) ≤ f_a(y) for
 //!   every arm a and tally y in [0, W]), "always play a*" from the empty history. Its loss is
 //!   within m of the best sequence's, so this regret is CPR minus a number in [0, m]. Used when
@@ -73,6 +74,8 @@ pub const MAX_TABLE_POINTS: usize = 4097;
 /// Most window transitions K^m × K the best-sequence DP accepts (so at most 2^19 windows: 4 MiB
 /// per value vector).
 pub const MAX_TRANSITIONS: u64 = 1 << 20;
+/// Longest horizon: the benchmark's plan costs 10 bytes a step (640 MiB here).
+pub const MAX_PLAN_STEPS: u64 = 1 << 26;
 /// Largest arms^memory × horizon of the best-sequence DP (checked when the spec is read).
 pub const MAX_DP_CELLS: u64 = 1 << 32;
 /// Cells (state × step) of one argmin table of the DP's reconstruction (u16 each: 8 MiB).
@@ -384,8 +387,12 @@ impl Tallying {
             if let Some(j) = w.iter().position(|&x| x < 0.0) {
                 return Err(FieldError::new(format!("weights[{j}]"), format!("must be ≥ 0, got {}", w[j])));
             }
-            if w.iter().sum::<f64>() <= 0.0 {
+            let total: f64 = w.iter().sum();
+            if total <= 0.0 {
                 return Err(FieldError::new("weights", "must not all be 0 (the tally share y/W needs W > 0)"));
+            }
+            if !total.is_finite() {
+                return Err(FieldError::new("weights", "sum to more than a float can hold; scale them down"));
             }
         }
         let curves: Vec<LossCurve> = match f.table.get("losses") {
@@ -773,13 +780,7 @@ impl FamilyEnv for Tallying {
             Some(w) => fmt_list(w),
             None => "ones".into(),
         };
-        format!(
-            "k={};m={};weights={weights};losses=[{}];benchmark={}",
-            self.curves.len(),
-            self.memory,
-            curves.join(","),
-            self.benchmark.name()
-        )
+        format!("k={};m={};weights={weights};losses=[{}]", self.curves.len(), self.memory, curves.join(","))
     }
 
     fn default_label(&self) -> String {
@@ -820,6 +821,13 @@ impl FamilyEnv for Tallying {
     }
 
     fn check_run(&self, _policy: &PolicySpec, horizon: u64) -> Result<(), String> {
+        // The benchmark's plan keeps an action and a loss per step (10 bytes).
+        if horizon > MAX_PLAN_STEPS {
+            return Err(format!(
+                "the benchmark keeps its plan step by step (10 bytes a step); horizons above {MAX_PLAN_STEPS} are \
+                 refused: shorten the horizon"
+            ));
+        }
         if self.benchmark != Benchmark::BestSequence {
             return Ok(());
         }

@@ -578,7 +578,7 @@ pub const POLICIES: &[PolicyDef] = &[
                 name: "threshold",
                 kind: ParamKind::Choice(&["theory", "simple"]),
                 default: ParamValue::Choice("theory"),
-                doc: "\"theory\": 2 T(ln(3 n^1.5 / delta)/2) + 6 ln(1 + ln n), T(x) ~ x + 4 ln(1 + x + sqrt(2x)), false alarms <= delta; \"simple\": ln(3 n^1.5 / delta)",
+                doc: "\"theory\": 2 T(ln(3 n^1.5 / delta)/2) + 6 ln(1 + ln n), T(x) ~ x + 4 ln(1 + x + sqrt(2x)), false alarms about <= delta (T is approximated); \"simple\": ln(3 n^1.5 / delta)",
             },
             ParamDef {
                 name: "exploration",

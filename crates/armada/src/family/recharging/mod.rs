@@ -69,7 +69,7 @@ pub const POLICIES: &[PolicyDef] = &[
         algorithm: "recharging-lp",
         contextual: false,
         summary: "planner (knows the payoffs): LP rounding; each arm draws a gap d w.p. x_{i,d} and a random offset, \
-                  clashes resolved fairly, idle rounds filled by net gain; >= (1 - 1/e) LP per round",
+                  clashes resolved fairly, idle rounds filled by net gain; >= (1 - 1/e) LP per round for concave payoffs",
         reference: "Papadigenopoulos, Caramanis, Shakkottai (NeurIPS 2022); fair contention resolution: Feige, Vondrak (2006)",
         params: &[],
     },

@@ -161,6 +161,9 @@ pub enum Benchmark {
     Lagrangian,
 }
 
+/// Largest arms × episode length × states² of the Lagrangian bound (about 10 s of work).
+pub const MAX_BOUND_WORK: u64 = 1 << 28;
+
 /// A `kind = "restless"` environment.
 pub struct Restless {
     source: Source,
@@ -669,6 +672,23 @@ impl FamilyEnv for Restless {
             t.insert("episode".into(), int(e));
         }
         t.insert("benchmark".into(), Value::String(self.benchmark_word.into()));
+    }
+
+    fn check_run(&self, _policy: &PolicySpec, horizon: u64) -> Result<(), String> {
+        if self.benchmark == Benchmark::Dp {
+            return Ok(()); // dp_feasible capped it at parse time.
+        }
+        // The Lagrangian bound runs about 100 single-arm DPs over an episode: N × L × S² each.
+        let length = self.episode.map_or(horizon, |e| e.min(horizon));
+        let work = self.arms as f64 * length as f64 * (self.states * self.states) as f64;
+        if work > MAX_BOUND_WORK as f64 {
+            return Err(format!(
+                "the Lagrangian bound over episodes of {length} steps needs about {work:.1e} arm-state-steps per \
+                 subsidy (arms x episode x states^2), above the cap {MAX_BOUND_WORK}; set a shorter `episode`, \
+                 fewer arms or a shorter horizon"
+            ));
+        }
+        Ok(())
     }
 
     fn accepts(&self, policy: &PolicyDef) -> Result<(), String> {
