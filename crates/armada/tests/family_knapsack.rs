@@ -10,37 +10,9 @@ use armada::policy::{PolicySpec, find_policy};
 use armada::spec::{parse_spec, to_toml};
 use armada::summary::{Summary, summarize};
 use proptest::prelude::*;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 
-/// Counts allocations per thread, for the test that the step loop allocates nothing.
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-fn count_one() {
-    // `try_with`: the allocator may run while a thread's locals are being torn down.
-    let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count_one();
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count_one();
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+mod common;
+use common::allocations;
 
 /// A spec with one knapsack environment (`env` holds its keys) and the named policies.
 fn spec(horizon: u64, seeds: u64, seed: u64, env: &str, policies: &[&str]) -> String {
@@ -316,9 +288,9 @@ fn the_step_loop_allocates_nothing() {
                 horizon,
                 checkpoints: &checkpoints,
             };
-            let before = ALLOCATIONS.with(Cell::get);
+            let before = allocations();
             let out = env.run(&policy, &run);
-            let used = ALLOCATIONS.with(Cell::get) - before;
+            let used = allocations() - before;
             assert_eq!(out.measures[0].value, horizon as f64, "{name}: the budgets never bind here");
             used
         };

@@ -7,41 +7,9 @@ use armada::env::linear::{ContextDistribution, LinearReward, LinearSpec};
 use armada::env::{BernoulliEnv, Environment, GaussianEnv, RewardModel};
 use armada::policy::{BanditInfo, ContextInfo, ContextualPolicy, POLICIES, Policy, PolicySpec};
 use armada::rng::{self, Role};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 
-struct Counting;
-
-thread_local! {
-    /// Allocations made by this thread (tests run on several threads; each counts its own).
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-fn allocations() -> usize {
-    ALLOCATIONS.with(Cell::get)
-}
-
-fn count_one() {
-    // `try_with`: the allocator may run while a thread's locals are being torn down.
-    let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count_one();
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count_one();
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+mod common;
+use common::allocations;
 
 /// Steps `policy` on `env` and returns how many allocations happened meanwhile.
 fn allocations_during<P: Policy, E: Environment>(policy: &mut P, env: &mut E, steps: usize) -> usize {

@@ -298,7 +298,8 @@ impl<'a> Fields<'a> {
     }
 }
 
-fn number(v: &Value, key: &str) -> Result<f64, FieldError> {
+/// A number read from a TOML value (integer or float, finite); errors name `key`.
+pub fn number(v: &Value, key: &str) -> Result<f64, FieldError> {
     let x = match v {
         Value::Integer(i) => *i as f64,
         Value::Float(f) => *f,

@@ -53,7 +53,9 @@ pub use oracle::{
 pub use policies::{Planner, top_positive};
 pub use whittle::{DEFAULT_DISCOUNT, WhittleIndex, whittle_indices};
 
-use super::{FamilyEnv, FamilyKind, FamilyRun, FieldError, Fields, Measure, Outcome, Tracker, floats, fmt_list, int};
+use super::{
+    FamilyEnv, FamilyKind, FamilyRun, FieldError, Fields, Measure, Outcome, Tracker, floats, fmt_list, int, number,
+};
 use crate::policy::{ParamDef, ParamKind, ParamValue, PolicyDef, PolicySpec};
 use crate::rng::Role;
 use std::fmt;
@@ -315,16 +317,6 @@ impl Model {
             Curves { dp, episode: len, full, tail, total }
         })
     }
-}
-
-/// A list of numbers read from a TOML value (integers or floats, finite).
-fn number(v: &Value, key: &str) -> Result<f64, FieldError> {
-    let x = match v {
-        Value::Integer(i) => *i as f64,
-        Value::Float(f) => *f,
-        other => return Err(FieldError::new(key, format!("must be a number, got {other}"))),
-    };
-    if x.is_finite() { Ok(x) } else { Err(FieldError::new(key, format!("must be finite, got {x}"))) }
 }
 
 /// Reads `key` as one S × S row-stochastic matrix per arm, flattened arm-major.
