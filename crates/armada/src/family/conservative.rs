@@ -121,7 +121,7 @@ impl FamilyEnv for Conservative {
         let play = Play { env: self, run };
         match policy.def.algorithm {
             "conservative-ucb" => {
-                let mut p = ConservativeUcb::new(self, run.horizon, policy.float("delta"));
+                let mut p = ConservativeUcb::new(self, policy.float("delta"));
                 play.visit(&mut p)
             }
             _ => {
@@ -182,7 +182,7 @@ pub struct ConservativeUcb {
 }
 
 impl ConservativeUcb {
-    pub fn new(env: &Conservative, _horizon: u64, delta: f64) -> Self {
+    pub fn new(env: &Conservative, delta: f64) -> Self {
         let k = env.means.len();
         ConservativeUcb {
             baseline: env.baseline,

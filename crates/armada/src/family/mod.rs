@@ -163,7 +163,7 @@ pub fn find_kind(kind: &str) -> Option<&'static FamilyKind> {
 
 /// The family whose own policy `def` is, if any.
 pub fn family_of_policy(def: &PolicyDef) -> Option<&'static str> {
-    KINDS.iter().find(|k| k.policies.iter().any(|p| std::ptr::eq(p, def) || p.name == def.name)).map(|k| k.kind)
+    KINDS.iter().find(|k| k.policies.iter().any(|p| p.name == def.name)).map(|k| k.kind)
 }
 
 /// The usual [`FamilyEnv::accepts`]: the family's own policies and the classic (non-contextual,
